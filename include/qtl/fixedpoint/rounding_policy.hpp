@@ -1,0 +1,23 @@
+#pragma once
+// Rounding policies of TFLite's fixed-point requantization, as types, so the
+// choice is always visible in the code that makes it.
+//
+//  double_rounding: TFLite's default (and gemmlowp's).  The product is first
+//      rounded to Q31 by a saturating rounding doubling high multiply
+//      (half away from zero), then divided by 2^right_shift with rounding
+//      half away from zero.  Two roundings: a value can round twice.
+//  single_rounding: TFLite built with TFLITE_SINGLE_ROUNDING (TFLite Micro on
+//      some targets).  One 64-bit product, one rounding right shift
+//      (round half up, i.e. towards +inf).
+
+#include <type_traits>
+
+namespace qtl {
+
+struct double_rounding {};
+struct single_rounding {};
+
+template <class P>
+concept rounding_policy = std::is_same_v<P, double_rounding> || std::is_same_v<P, single_rounding>;
+
+}  // namespace qtl
