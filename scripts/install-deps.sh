@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libxtensor-dev libxsimd-dev xtl-dev doctest-dev
-  libflatbuffers-dev flatbuffers-compiler
+  libflatbuffers-dev zlib1g-dev
   libgemmlowp-dev
   clang libclang-rt-14-dev
   libbenchmark-dev libxnnpack-dev libdnnl-dev
