@@ -42,7 +42,7 @@ PY
   echo "fuzz: running $name for ${seconds}s"
   status=0
   "$out/$name" -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=4096 -print_final_stats=1 \
-    "$corpus" "$seed_dir" > "$out/$name.log" 2>&1 || status=$?
+    -artifact_prefix="$out/$name-" "$corpus" "$seed_dir" > "$out/$name.log" 2>&1 || status=$?
   grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus|#[0-9]+ +DONE)|ERROR|SUMMARY" "$out/$name.log" || true
   if [ "$status" -ne 0 ]; then
     echo "fuzz: $name FAILED (exit $status); last lines of $out/$name.log:"; tail -40 "$out/$name.log"; exit 1
