@@ -8,8 +8,10 @@
 #include "qtl/core/tensor_view.hpp"
 
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
+#include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
 
 #include "qtl/quant/choose_params.hpp"

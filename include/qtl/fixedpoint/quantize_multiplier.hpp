@@ -7,7 +7,10 @@
 //  - a mantissa that rounds up to 2^31 is halved and the shift incremented;
 //  - an exponent below -31 would shift every bit out: flushed to (0, 0);
 //  - multipliers > 1 give positive shifts (a left shift before the multiply);
-//  - under single rounding, shifts above 30 saturate to (2^31 - 1, 30).
+//  - under single rounding, shifts above 30 saturate to (2^31 - 1, 30);
+//  - negative inputs are not rejected (TFLite does not either): the sign
+//    stays in the multiplier, in [-2^31, -2^30]; -2^31 is kept as is.
+// NaN and infinities throw qtl::error (TFLite's result is undefined there).
 
 #include <cmath>
 #include <cstdint>

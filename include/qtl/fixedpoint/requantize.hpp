@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "qtl/core/error.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 
 namespace qtl {
@@ -26,7 +27,9 @@ template <class Out, rounding_policy Policy = double_rounding>
 constexpr Out requantize(std::int32_t acc, quantized_multiplier qm, const requantize_params& p) noexcept {
     const std::int64_t shifted =
         std::int64_t{multiply_by_quantized_multiplier<Policy>(acc, qm.multiplier, qm.shift)} + p.output_zero_point;
-    return static_cast<Out>(std::clamp<std::int64_t>(shifted, p.activation_min, p.activation_max));
+    // max then min rather than std::clamp: defined even for act_min > act_max
+    // (the result is then act_max), and the batch version does the same.
+    return static_cast<Out>(std::min<std::int64_t>(std::max<std::int64_t>(shifted, p.activation_min), p.activation_max));
 }
 
 }  // namespace qtl
@@ -45,10 +48,13 @@ void requantize_n_reference(const std::int32_t* acc, std::size_t n, quantized_mu
 
 // Per channel: element i belongs to channel i % channels (channels innermost,
 // as in NHWC / [batch, out_features]); multipliers and shifts have `channels` entries.
+// Throws qtl::error when channels == 0 and n > 0.
 template <class Out, rounding_policy Policy = double_rounding>
 void requantize_channels_n_reference(const std::int32_t* acc, std::size_t n, const std::int32_t* multipliers,
                                      const std::int32_t* shifts, std::size_t channels,
-                                     const requantize_params& p, Out* out) noexcept {
+                                     const requantize_params& p, Out* out) {
+    if (n > 0 && channels == 0)
+        throw error("requantize_channels_n_reference", detail::concat("channels must be > 0, got 0 for ", n, " elements"));
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t c = i % channels;
         out[i] = requantize<Out, Policy>(acc[i], {multipliers[c], static_cast<int>(shifts[c])}, p);
