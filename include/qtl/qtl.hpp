@@ -15,6 +15,12 @@
 #include "qtl/fixedpoint/rounding_policy.hpp"
 
 #include "qtl/quant/choose_params.hpp"
+#include "qtl/quant/observers/histogram.hpp"
+#include "qtl/quant/observers/histogram_observer.hpp"
+#include "qtl/quant/observers/minmax.hpp"
+#include "qtl/quant/observers/moving_average.hpp"
+#include "qtl/quant/observers/observer.hpp"
+#include "qtl/quant/observers/range_selection.hpp"
 #include "qtl/quant/quant_params.hpp"
 #include "qtl/quant/quantize.hpp"
 #include "qtl/quant/scheme.hpp"
