@@ -1,0 +1,172 @@
+#pragma once
+// LOGISTIC (TFLite builtin 14, sigmoid) on quantized tensors, as TFLite's
+// reference kernels compute it:
+//
+//  int8  (op version 2): a 256-entry table of the float function,
+//        out = clamp(round(sigmoid(in_scale * (q - in_zp)) * 256) - 128), built
+//        once by make_int8_lut (TFLite's LUTPopulate<int8_t>; its reference
+//        registration uses the same table as the optimized one).  Output
+//        scale 1/256, zero point -128.
+//  int16 (16x8 mode, op version 3): the input is rescaled to units of 1/12288
+//        (sigmoid_table_input_rescale) and sigmoid is interpolated linearly in
+//        sigmoid_q16_table (steps of 1/24, 512 units), using the symmetry
+//        sigmoid(-x) = 1 - sigmoid(x):
+//          v = (q * M + round) >> shift,  a = |v|,  i = a >> 9,  t = a & 511
+//          r = i >= 255 ? 0x7FFF << 10 : (T[i] << 9) + t * (T[i+1] - T[i])
+//          out = (v >= 0 ? r + 512 : 2^25 - r + 511) >> 10
+//        Output scale 1/32768, zero points 0.
+//
+// prepare() refuses other output parameters (qtl::error): they are what the
+// converter must emit, and what the kernels assume.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "qtl/core/error.hpp"
+#include "qtl/core/shape.hpp"
+#include "qtl/core/tensor_view.hpp"
+#include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/ops/detail/quantization_checks.hpp"
+#include "qtl/ops/lookup_table.hpp"
+
+// GCC 12 reports its own AVX-512 intrinsics as "used uninitialized" once
+// inlined (GCC bug 105593, see multiply_by_quantized_multiplier_batch.hpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace qtl::ops {
+
+template <class T>
+struct logistic_params {
+    static_assert(std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::int16_t>,
+                  "LOGISTIC supports int8 and int16 (16x8) tensors only");
+    qtl::shape shape;  // input and output
+    float input_scale = 1.0f;
+    std::int32_t input_zero_point = 0;
+    float output_scale = std::is_same_v<T, std::int8_t> ? 1.0f / 256 : 1.0f / 32768;  // the only valid values
+    std::int32_t output_zero_point = std::is_same_v<T, std::int8_t> ? -128 : 0;
+};
+
+template <class T>
+struct logistic_prepared {
+    qtl::shape shape;
+    int8_lut table;                // int8: the whole op
+    sigmoid_table_rescale rescale;  // int16: input to 1/12288 units
+};
+
+namespace detail::logistic_op {
+
+inline const std::string where = "LOGISTIC";
+
+template <class T>
+void check_views(const logistic_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
+    check(input.shape == p.shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
+          to_string(p.shape));
+    check(output.shape == p.shape, where, "output shape ", to_string(output.shape), " differs from the prepared ",
+          to_string(p.shape));
+}
+
+// One int16 element, TFLite's reference arithmetic (the oracle of the batch version below).
+inline std::int16_t logistic_int16(std::int16_t q, const sigmoid_table_rescale& r) noexcept {
+    const std::int32_t v = (std::int32_t{q} * r.multiplier + r.round()) >> r.shift;
+    const auto a = static_cast<std::uint32_t>(std::abs(v));
+    const std::uint32_t i = a >> 9;
+    std::uint32_t result;
+    if (i >= 255) {
+        result = 0x7FFFu << 10;  // saturate
+    } else {
+        const std::uint32_t ua = sigmoid_q16_table[i], ub = sigmoid_q16_table[i + 1];
+        result = (ua << 9) + (a & 0x1ffu) * (ub - ua);
+    }
+    result = v >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1;
+    return static_cast<std::int16_t>(result >> 10);
+}
+
+// The same on int32 lanes: the two table entries are gathered (a hardware
+// gather on AVX2), everything else is lane arithmetic.  All intermediate
+// values are below 2^26, so int32 lanes hold TFLite's uint32 ones exactly.
+template <class A>
+xsimd::batch<std::int32_t, A> logistic_int16(xsimd::batch<std::int32_t, A> q, const sigmoid_table_rescale& r) noexcept {
+    using batch = xsimd::batch<std::int32_t, A>;
+    const batch v = (q * batch(r.multiplier) + batch(r.round())) >> r.shift;
+    const batch a = xsimd::abs(v);
+    const batch i = a >> 9;
+    const batch index = xsimd::min(i, batch(254));
+    const batch ua = batch::gather(sigmoid_q16_table_int32.data(), index);
+    const batch ub = batch::gather(sigmoid_q16_table_int32.data() + 1, index);
+    batch result = qtl::detail::fixedpoint::shift_left(ua, 9) + (a & batch(0x1ff)) * (ub - ua);
+    result = xsimd::select(i >= batch(255), batch(0x7FFF << 10), result);
+    result = xsimd::select(v >= batch(0), result + batch(1 << 9), batch((1 << 25) + (1 << 9) - 1) - result);
+    return result >> 10;
+}
+
+}  // namespace detail::logistic_op
+
+template <class T>
+logistic_prepared<T> prepare(const logistic_params<T>& p) {
+    using namespace detail::logistic_op;
+    detail::check_tensor_scale(where, "input", p.input_scale);
+    num_elements(p.shape, where + " shape");
+    logistic_prepared<T> r;
+    r.shape = p.shape;
+    if constexpr (std::is_same_v<T, std::int8_t>) {
+        detail::check_tensor_zero_point<T>(where, "input", p.input_zero_point);
+        check(p.output_scale == 1.0f / 256 && p.output_zero_point == -128, where,
+              "int8 output must have scale 1/256 and zero point -128, got scale ", p.output_scale, " and zero point ",
+              p.output_zero_point);
+        r.table = make_int8_lut(p.input_scale, p.input_zero_point, p.output_scale, p.output_zero_point,
+                                [](float x) { return 1.0f / (1.0f + std::exp(-x)); }, where);
+    } else {
+        detail::check_tensor_zero_point<T>(where, "input", p.input_zero_point);
+        check(p.output_scale == 1.0f / 32768 && p.output_zero_point == 0, where,
+              "int16 output must have scale 1/32768 and zero point 0, got scale ", p.output_scale, " and zero point ",
+              p.output_zero_point);
+        r.rescale = sigmoid_table_input_rescale(p.input_scale, 0, where);
+    }
+    return r;
+}
+
+// int8: the table gather (scalar: see lookup_n).  int16: the batch
+// arithmetic above on int32 lanes, a chunk of inputs widened at a time.
+template <class T, class A = xsimd::default_arch>
+void eval(const logistic_prepared<T>& p, tensor_view<const T> input, tensor_view<T> output) {
+    detail::logistic_op::check_views(p, input, output);
+    const std::size_t n = input.size();
+    const T* in = input.data.data();
+    T* out = output.data.data();
+    if constexpr (std::is_same_v<T, std::int8_t>) {
+        lookup_n(p.table, in, n, out);
+    } else {
+        using batch = xsimd::batch<std::int32_t, A>;
+        constexpr std::size_t lanes = batch::size;
+        constexpr std::size_t chunk = 512;
+        alignas(64) std::int32_t wide[chunk];
+        alignas(A::alignment()) std::int32_t tail[lanes];
+        for (std::size_t i = 0; i < n; i += chunk) {
+            const std::size_t m = std::min(chunk, n - i);
+            for (std::size_t j = 0; j < m; ++j) wide[j] = in[i + j];
+            for (std::size_t j = 0; j < m; j += lanes) {
+                const std::size_t count = std::min(lanes, m - j);
+                const batch q = qtl::detail::fixedpoint::load_lanes<A>(wide + j, count, tail);
+                qtl::detail::fixedpoint::store_lanes(detail::logistic_op::logistic_int16<A>(q, p.rescale),
+                                                     out + i + j, count);
+            }
+        }
+    }
+}
+
+}  // namespace qtl::ops
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

@@ -1,0 +1,379 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "qtl/core/error.hpp"
+#include "qtl/ops/add.hpp"
+#include "qtl/ops/reference/add.hpp"
+#include "support/ops_testing.hpp"
+#include "support/shared_data.hpp"
+
+// ADD: hand-computed cases (TFLite's arithmetic by hand, in the comments),
+// the seanet add0/add1 goldens written by TFLite's reference interpreter,
+// SIMD == reference on random inputs and broadcast shapes, the float bound,
+// and the error paths.
+
+namespace {
+
+using qtl::fused_activation;
+using qtl::ops::add_params;
+
+template <class T>
+std::vector<T> run_simd(const qtl::ops::add_prepared<T>& p, const std::vector<T>& a, const std::vector<T>& b) {
+    std::vector<T> out(p.plan.output_size);
+    qtl::ops::eval(p, {a, p.plan.input1_shape}, {b, p.plan.input2_shape}, {out, p.plan.output_shape});
+    return out;
+}
+
+template <class T>
+std::vector<T> run_reference(const qtl::ops::add_prepared<T>& p, const std::vector<T>& a, const std::vector<T>& b) {
+    std::vector<T> out(p.plan.output_size);
+    qtl::ops::reference::eval(p, {a, p.plan.input1_shape}, {b, p.plan.input2_shape}, {out, p.plan.output_shape});
+    return out;
+}
+
+// Both paths on the same inputs; they must agree, the result is returned.
+template <class T>
+std::vector<T> run_both(const add_params<T>& params, const std::vector<T>& a, const std::vector<T>& b) {
+    const auto p = qtl::ops::prepare(params);
+    const auto simd = run_simd(p, a, b);
+    const auto reference = run_reference(p, a, b);
+    CHECK(simd == reference);
+    return reference;
+}
+
+template <class T>
+add_params<T> params_of(qtl::shape s1, qtl::shape s2, float scale1, std::int32_t zp1, float scale2, std::int32_t zp2,
+                        float out_scale, std::int32_t out_zp, fused_activation act = fused_activation::none) {
+    add_params<T> p;
+    p.input1_shape = std::move(s1);
+    p.input2_shape = std::move(s2);
+    p.input1_scale = scale1;
+    p.input1_zero_point = zp1;
+    p.input2_scale = scale2;
+    p.input2_zero_point = zp2;
+    p.output_scale = out_scale;
+    p.output_zero_point = out_zp;
+    p.activation = act;
+    return p;
+}
+
+constexpr std::size_t lanes = xsimd::batch<std::int32_t>::size;
+
+}  // namespace
+
+TEST_CASE("ADD int8: hand-computed sums") {
+    // Scales 0.5, 0.5 -> 1.0, zero points 0.  twice_max = 1.0, so each input
+    // multiplier is 0.5 = (2^30, shift 0) and the output multiplier
+    // 1 / (2^20 * 1.0) = 2^-20 = (2^30, shift -19).
+    //  q1 = 3, q2 = 5: 3 << 20 times 0.5 = 3 * 2^19, likewise 5 * 2^19; sum 2^22;
+    //                  srdhm(2^22, 2^30) = 2^21, rdbp(2^21, 19) = 4.  (1.5 + 2.5 = 4.0)
+    //  q1 = 3, q2 = 0: sum 3 * 2^19 -> 3 * 2^18 -> rdbp by 2^19 = 1.5 -> 2 (ties away from 0)
+    //  q1 = -3, q2 = 0: -1.5 -> -2
+    //  q1 = 100, q2 = 100: 50 + 50 = 100 -> 100;  q1 = 127, q2 = 127: 127 saturates at 127
+    //  q1 = -128, q2 = -128: -128
+    const auto params = params_of<std::int8_t>({6}, {6}, 0.5f, 0, 0.5f, 0, 1.0f, 0);
+    const auto p = qtl::ops::prepare(params);
+    CHECK(p.left_shift == 20);
+    CHECK(p.input1.multiplier == qtl::quantized_multiplier{1 << 30, 0});
+    CHECK(p.output_multiplier == qtl::quantized_multiplier{1 << 30, -19});
+    const std::vector<std::int8_t> a{3, 3, -3, 100, 127, -128}, b{5, 0, 0, 100, 127, -128};
+    CHECK(run_both(params, a, b) == std::vector<std::int8_t>{4, 2, -2, 100, 127, -128});
+}
+
+TEST_CASE("ADD int8: different scales and zero points") {
+    // Scales 0.25 and 0.5 -> 0.5.  twice_max = 1.0: input 1 multiplier 0.25 =
+    // (2^30, -1), input 2 0.5 = (2^30, 0); output 1 / (2^20 * 0.5) = (2^30, -18).
+    //  q1 = 6 (1.5), q2 = 3 (1.5): 6 << 20 -> srdhm = 3 * 2^20 -> rdbp by 2 = 3 * 2^19;
+    //  3 << 20 -> 3 * 2^19; sum 3 * 2^20 -> srdhm 3 * 2^19 -> rdbp by 2^18 = 6.  (3.0 / 0.5)
+    CHECK(run_both(params_of<std::int8_t>({1}, {1}, 0.25f, 0, 0.5f, 0, 0.5f, 0), {6}, {3}) ==
+          std::vector<std::int8_t>{6});
+    // Zero points 10 and -4, output zero point -3, scales 0.5, 0.5 -> 1:
+    //  q1 = 13 (real 1.5), q2 = 1 (real 2.5): 4 + (-3) = 1;  q1 = 10, q2 = -4 (0 + 0): -3.
+    CHECK(run_both(params_of<std::int8_t>({2}, {2}, 0.5f, 10, 0.5f, -4, 1.0f, -3), {13, 10}, {1, -4}) ==
+          std::vector<std::int8_t>{1, -3});
+}
+
+TEST_CASE("ADD int8: fused activations clamp in the quantized domain") {
+    // Scales 0.5, 0.5 -> 1, output zero point -3: real r is q = r - 3.
+    //  RELU: [-3, 127]; RELU6: [-3, 3]; RELU_N1_TO_1: [-4, -2].
+    //  Inputs (q1, q2) -> unclamped sum q: (-8, -8) -> -11, (4, 6) -> 2, (10, 10) -> 7, (-2, 2) -> -3.
+    const std::vector<std::int8_t> a{-8, 4, 10, -2}, b{-8, 6, 10, 2};
+    const auto with = [&](fused_activation act) {
+        return run_both(params_of<std::int8_t>({4}, {4}, 0.5f, 0, 0.5f, 0, 1.0f, -3, act), a, b);
+    };
+    CHECK(with(fused_activation::none) == std::vector<std::int8_t>{-11, 2, 7, -3});
+    CHECK(with(fused_activation::relu) == std::vector<std::int8_t>{-3, 2, 7, -3});
+    CHECK(with(fused_activation::relu6) == std::vector<std::int8_t>{-3, 2, 3, -3});
+    CHECK(with(fused_activation::relu_n1_to_1) == std::vector<std::int8_t>{-4, -2, -2, -3});
+}
+
+TEST_CASE("ADD int8: broadcasting a row and a scalar") {
+    // Scales 1, 1 -> 1: the sums are exact.  [2, 3] + [3] and [2, 3] + [] (scalar).
+    const auto row = run_both(params_of<std::int8_t>({2, 3}, {3}, 1.0f, 0, 1.0f, 0, 1.0f, 0),
+                              {1, 2, 3, 4, 5, 6}, {10, 20, 30});
+    CHECK(row == std::vector<std::int8_t>{11, 22, 33, 14, 25, 36});
+    const auto scalar = run_both(params_of<std::int8_t>({}, {2, 3}, 1.0f, 0, 1.0f, 0, 1.0f, 0),
+                                 {100}, {1, 2, 3, 4, 5, 6});
+    CHECK(scalar == std::vector<std::int8_t>{101, 102, 103, 104, 105, 106});
+    // [2, 1] + [1, 3]: an outer sum.
+    const auto outer = run_both(params_of<std::int8_t>({2, 1}, {1, 3}, 1.0f, 0, 1.0f, 0, 1.0f, 0), {10, 20},
+                                {1, 2, 3});
+    CHECK(outer == std::vector<std::int8_t>{11, 12, 13, 21, 22, 23});
+}
+
+TEST_CASE("ADD int16 (16x8): left shift 15, general scale path") {
+    // Scales 0.5, 0.5 -> 1: input multipliers (2^30, 0), output 1 / (2^15 * 1) = (2^30, -14).
+    //  q1 = 3, q2 = 5: 3 << 15 -> 3 * 2^14; sum 2^17 -> srdhm 2^16 -> rdbp by 2^14 = 4.
+    //  q1 = q2 = 30000: 15000 + 15000 = 30000;  q1 = q2 = -32768: -32768.
+    //  q1 = 1, q2 = 0: 0.5 -> 1 (ties away);  q1 = -1: -1.
+    const auto params = params_of<std::int16_t>({5}, {5}, 0.5f, 0, 0.5f, 0, 1.0f, 0);
+    const auto p = qtl::ops::prepare(params);
+    CHECK(p.left_shift == 15);
+    CHECK_FALSE(p.power_of_two_int16);
+    CHECK(p.output_multiplier == qtl::quantized_multiplier{1 << 30, -14});
+    CHECK(run_both(params, {3, 30000, -32768, 1, -1}, {5, 30000, -32768, 0, 0}) ==
+          std::vector<std::int16_t>{4, 30000, -32768, 1, -1});
+    // Scales 1, 1 -> 1: output multiplier 2 / 2^15 = (2^30, -13).  q1 = q2 = 30000:
+    // 30000 * 2^14 each, sum 60000 * 2^14 -> srdhm 60000 * 2^13 -> rdbp by 2^13 =
+    // 60000, saturated to 32767; -30000 twice: -32768.
+    CHECK(run_both(params_of<std::int16_t>({2}, {2}, 1.0f, 0, 1.0f, 0, 1.0f, 0), {30000, -30000},
+                   {30000, -30000}) == std::vector<std::int16_t>{32767, -32768});
+}
+
+TEST_CASE("ADD int16: the power-of-two path when pot_scale_int16 is set") {
+    // Scales 2^-10 and 2^-12 -> 2^-10, zero points 0: input 2 is rounded down by
+    // 2 bits (rdbp), then added with int16 saturation:
+    //  (100, 6): 100 + rdbp(6, 2) = 100 + 2 (1.5 -> 2) = 102
+    //  (100, -6): 100 - 2 = 98;  (32767, 400): saturates at 32767;  (-32768, -400): -32768
+    //  (0, 5): rdbp(5, 2) = 1.25 -> 1
+    auto params = params_of<std::int16_t>({5}, {5}, 1.0f / 1024, 0, 1.0f / 4096, 0, 1.0f / 1024, 0);
+    params.pot_scale_int16 = true;
+    const auto p = qtl::ops::prepare(params);
+    CHECK(p.power_of_two_int16);
+    CHECK(p.input1_right_shift == 0);
+    CHECK(p.input2_right_shift == 2);
+    CHECK(run_both(params, {100, 100, 32767, -32768, 0}, {6, -6, 400, -400, 5}) ==
+          std::vector<std::int16_t>{102, 98, 32767, -32768, 1});
+    // RELU6 clamps at round(6 * 1024) = 6144.
+    params.activation = fused_activation::relu6;
+    CHECK(run_both(params, {7000, -5, 6000, 0, 0}, {0, 0, 0, 0, 0}) == std::vector<std::int16_t>{6144, 0, 6000, 0, 0});
+    // Without the option (the converter's 16x8 default) the same scales take the general path.
+    params.pot_scale_int16 = false;
+    CHECK_FALSE(qtl::ops::prepare(params).power_of_two_int16);
+}
+
+namespace {
+
+// Runs a seanet ADD golden: parameters as read from the .tflite, inputs and
+// expected output from the CSVs.
+void check_seanet_add(const std::string& name, const qtl::shape& shape, float scale1, float scale2, float out_scale) {
+    const std::string dir = "models/seanet/";
+    const auto a = qtl::test::read_csv_integers<std::int16_t>(dir + name + "_input0_int16.csv");
+    const auto b = qtl::test::read_csv_integers<std::int16_t>(dir + name + "_input1_int16.csv");
+    const auto golden = qtl::test::read_csv_integers<std::int16_t>(dir + name + "_golden_int16.csv");
+    const auto params = params_of<std::int16_t>(shape, shape, scale1, 0, scale2, 0, out_scale, 0);
+    const auto p = qtl::ops::prepare(params);
+    REQUIRE(a.size() == p.plan.output_size);
+    REQUIRE(golden.size() == p.plan.output_size);
+    const auto simd = run_simd(p, a, b);
+    const auto reference = run_reference(p, a, b);
+    std::size_t exact_simd = 0, exact_reference = 0;
+    for (std::size_t i = 0; i < golden.size(); ++i) {
+        exact_simd += simd[i] == golden[i];
+        exact_reference += reference[i] == golden[i];
+    }
+    INFO(name << ": SIMD exact " << exact_simd << " / " << golden.size() << ", reference exact " << exact_reference);
+    CHECK(exact_reference == golden.size());
+    CHECK(exact_simd == golden.size());
+}
+
+}  // namespace
+
+TEST_CASE("ADD int16 matches the seanet goldens bit for bit") {
+    // Read once from ../shared/models/seanet/add0.tflite and add1.tflite with a
+    // throwaway flatbuffer walk (outside the repo): one ADD (opcode version 2)
+    // each, INT16 tensors, all zero points 0, AddOptions: fused activation
+    // NONE, pot_scale_int16 false (so TFLite takes the general path, left shift 15).
+    //  add0: [1, 1, 5, 64]; scales 0.000585250091, 0.000806929602 -> 0.00102444214
+    //  add1: [1, 3, 12, 64]; scales 0.000958388438, 0.000594149402 -> 0.000969371584
+    check_seanet_add("add0", {1, 1, 5, 64}, 0.000585250091f, 0.000806929602f, 0.00102444214f);
+    check_seanet_add("add1", {1, 3, 12, 64}, 0.000958388438f, 0.000594149402f, 0.000969371584f);
+}
+
+namespace {
+
+using qtl::test::random_values;
+
+template <class T>
+add_params<T> random_params(std::mt19937& rng, qtl::shape s1, qtl::shape s2) {
+    std::uniform_real_distribution<float> log_scale(-12.0f, 2.0f);
+    std::uniform_int_distribution<int> zp(-128, 127);
+    const auto scale = [&] { return std::exp2(log_scale(rng)); };
+    const bool int16 = sizeof(T) == 2;
+    const float s1_scale = scale(), s2_scale = scale();
+    // The output scale stays within 2^-8 .. 2^4 of the larger input scale
+    // (TFLite needs the output multiplier below 1).
+    std::uniform_real_distribution<float> ratio(-8.0f, 4.0f);
+    const float out_scale = std::max(s1_scale, s2_scale) * std::exp2(ratio(rng));
+    const fused_activation acts[] = {fused_activation::none, fused_activation::relu, fused_activation::relu6,
+                                     fused_activation::relu_n1_to_1};
+    return params_of<T>(std::move(s1), std::move(s2), s1_scale, int16 ? 0 : zp(rng), s2_scale, int16 ? 0 : zp(rng),
+                        out_scale, int16 ? 0 : zp(rng), acts[rng() % 4]);
+}
+
+struct shape_pair {
+    qtl::shape a, b;
+};
+
+// Tile-edge sizes and broadcast patterns: equal shapes, scalar, row, column,
+// outer, rank 6, runs longer than one chunk (256).
+std::vector<shape_pair> tested_shapes() {
+    std::vector<shape_pair> shapes;
+    for (std::size_t n : {std::size_t{1}, lanes - 1, lanes, lanes + 1, 2 * lanes + 1, std::size_t{255},
+                          std::size_t{256}, std::size_t{257}, std::size_t{1000}}) {
+        if (n == 0) continue;
+        const auto d = static_cast<std::int32_t>(n);
+        shapes.push_back({{d}, {d}});
+        shapes.push_back({{d}, {1}});
+        shapes.push_back({{}, {d}});
+        shapes.push_back({{3, d}, {d}});
+        shapes.push_back({{d}, {2, 3, d}});
+        shapes.push_back({{3, 1}, {1, d}});
+        shapes.push_back({{d, 1}, {d, 3}});
+    }
+    shapes.push_back({{2, 1, 3, 1, 5, 7}, {1, 4, 3, 2, 1, 7}});
+    shapes.push_back({{1, 2, 1, 3, 1, 5}, {2, 1, 4, 1, 3, 1}});
+    shapes.push_back({{7, 5, 3}, {7, 1, 3}});
+    shapes.push_back({{1, 1, 12, 64}, {64}});
+    shapes.push_back({{0, 3}, {3}});
+    return shapes;
+}
+
+template <class T>
+void check_simd_equals_reference(bool pot) {
+    std::mt19937 rng(pot ? 7 : sizeof(T));
+    for (const auto& shapes : tested_shapes()) {
+        for (int trial = 0; trial < 3; ++trial) {
+            auto params = random_params<T>(rng, shapes.a, shapes.b);
+            if (pot) {
+                // Power-of-two scales: one input at the output scale, the other finer.
+                const int e = static_cast<int>(rng() % 12);
+                params.output_scale = std::exp2(-static_cast<float>(e));
+                params.input1_scale = params.output_scale;
+                params.input2_scale = std::exp2(-static_cast<float>(e + static_cast<int>(rng() % 16)));
+                if (trial == 1) std::swap(params.input1_scale, params.input2_scale);
+                params.pot_scale_int16 = true;
+            }
+            const auto p = qtl::ops::prepare(params);
+            CHECK(p.power_of_two_int16 == pot);
+            const auto a = random_values<T>(rng, p.plan.input1_size);
+            const auto b = random_values<T>(rng, p.plan.input2_size);
+            INFO("shapes " << qtl::to_string(shapes.a) << " + " << qtl::to_string(shapes.b) << ", trial " << trial);
+            CHECK(run_simd(p, a, b) == run_reference(p, a, b));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("ADD: SIMD eval equals the reference on random inputs and broadcast shapes") {
+    check_simd_equals_reference<std::int8_t>(false);
+    check_simd_equals_reference<std::int16_t>(false);
+    check_simd_equals_reference<std::int16_t>(true);
+}
+
+TEST_CASE("ADD: the reference stays within the quantization bound of the float sum") {
+    // Bound, in output LSBs: the output requantization rounds twice (srdhm,
+    // then rdbp): at most 1/2 + 1/2 = 1 LSB.  Each input term is rounded twice
+    // as well, to units of twice_max / 2^left_shift: at most 1 unit each, i.e.
+    // 2 * twice_max / (2^left_shift * out_scale) LSB for both.  The Q31
+    // multipliers add a relative 2^-30 or so.  Clamping is 1-Lipschitz, so the
+    // exact value is clamped to the activation range before comparing.
+    std::mt19937 rng(11);
+    const auto run = [&](auto tag) {
+        using T = decltype(tag);
+        for (int trial = 0; trial < 200; ++trial) {
+            const auto params = random_params<T>(rng, {64}, {64});
+            const auto p = qtl::ops::prepare(params);
+            const auto a = random_values<T>(rng, 64), b = random_values<T>(rng, 64);
+            const auto out = run_reference(p, a, b);
+            const double twice_max = 2.0 * std::max(params.input1_scale, params.input2_scale);
+            const double bound =
+                1.0 + 2.0 * twice_max / (std::exp2(p.left_shift) * params.output_scale) + 1e-6;
+            for (std::size_t i = 0; i < out.size(); ++i) {
+                const double real = (a[i] - params.input1_zero_point) * double(params.input1_scale) +
+                                    (b[i] - params.input2_zero_point) * double(params.input2_scale);
+                const double exact = std::clamp(real / params.output_scale + params.output_zero_point,
+                                                double(p.output.activation_min), double(p.output.activation_max));
+                INFO("trial " << trial << " element " << i << ": got " << int(out[i]) << ", exact " << exact);
+                CHECK(std::abs(out[i] - exact) <= bound);
+            }
+        }
+    };
+    run(std::int8_t{});
+    run(std::int16_t{});
+}
+
+TEST_CASE("ADD: prepare() rejects bad specs, eval() bad shapes") {
+    const auto good = params_of<std::int8_t>({2, 3}, {3}, 0.5f, 0, 0.5f, 0, 1.0f, 0);
+    CHECK_NOTHROW(qtl::ops::prepare(good));
+    auto bad = good;
+    bad.input1_scale = 0.0f;
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad), "ADD: input 1 scale must be finite and > 0, got 0", qtl::error);
+    bad = good;
+    bad.input2_scale = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad), "ADD: input 2 scale must be finite and > 0, got nan", qtl::error);
+    bad = good;
+    bad.output_scale = -1.0f;
+    CHECK_THROWS_AS(qtl::ops::prepare(bad), qtl::error);
+    bad = good;
+    bad.input1_zero_point = 128;
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad), "ADD: input 1 zero point 128 is outside the int8 range [-128, 127]",
+                         qtl::error);
+    bad = good;
+    bad.activation = fused_activation::tanh;
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad),
+                         "ADD: fused activation 4 is not supported (expected NONE, RELU, RELU_N1_TO_1 or RELU6)",
+                         qtl::error);
+    bad = good;
+    bad.input2_shape = {4};
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad),
+                         "ADD: shapes [2, 3] and [4] cannot be broadcast: dimension 1 of the output would need 3 and 4",
+                         qtl::error);
+    bad = good;
+    bad.input1_shape = {1, 1, 1, 1, 1, 1, 3};
+    CHECK_THROWS_AS(qtl::ops::prepare(bad), qtl::error);
+    // An output scale so small that the output multiplier reaches 1:
+    // 2 * 0.5 / (2^20 * 2^-20) = 1.
+    bad = good;
+    bad.output_scale = std::exp2(-20.0f);
+    CHECK_THROWS_AS(qtl::ops::prepare(bad), qtl::error);
+
+    auto bad16 = params_of<std::int16_t>({3}, {3}, 0.5f, 0, 0.5f, 0, 1.0f, 0);
+    bad16.output_zero_point = 5;
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(bad16), "ADD: output zero point must be 0 for int16 (16x8 mode), got 5",
+                         qtl::error);
+    // Power-of-two path with both inputs coarser than the output: TFLite refuses it.
+    bad16 = params_of<std::int16_t>({3}, {3}, 1.0f, 0, 1.0f, 0, 0.5f, 0);
+    bad16.pot_scale_int16 = true;
+    CHECK_THROWS_AS(qtl::ops::prepare(bad16), qtl::error);
+
+    const auto p = qtl::ops::prepare(good);
+    std::vector<std::int8_t> a(6), b(3), out(6), wrong(4);
+    CHECK_THROWS_WITH_AS(qtl::ops::eval(p, {a, {6}}, {b, {3}}, {out, {2, 3}}),
+                         "ADD: input 1 has shape [6] but the op was prepared for [2, 3]", qtl::error);
+    CHECK_THROWS_WITH_AS(qtl::ops::reference::eval(p, {a, {2, 3}}, {wrong, {4}}, {out, {2, 3}}),
+                         "ADD: input 2 has shape [4] but the op was prepared for [3]", qtl::error);
+    CHECK_THROWS_WITH_AS(qtl::ops::eval(p, {a, {2, 3}}, {b, {3}}, {out, {3, 2}}),
+                         "ADD: output has shape [3, 2], expected [2, 3]", qtl::error);
+}
