@@ -1,0 +1,736 @@
+#pragma once
+// qtl::tflite::executor: runs an imported integer .tflite model with qtl's
+// ops.  Every operator is prepared once (multipliers, packed weights, output
+// shapes) when the executor is built; invoke() then only evaluates.
+//
+//   auto model = qtl::tflite::read_model("model.tflite");
+//   qtl::tflite::executor run(std::move(model));
+//   run.set_input<std::int8_t>(0, pixels);
+//   run.invoke();
+//   std::span<const std::int8_t> scores = run.output<std::int8_t>(0);
+//
+// kernel_path::reference runs the scalar reference ops (TFLite's reference
+// kernel arithmetic) instead of the SIMD ones; both give the same bytes.
+// An operator or type qtl does not run is a qtl::error naming the operator,
+// its index and what is supported.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "qtl/core/element_types.hpp"
+#include "qtl/core/error.hpp"
+#include "qtl/core/int4_packing.hpp"
+#include "qtl/core/tensor_view.hpp"
+#include "qtl/io/tflite/model.hpp"
+#include "qtl/ops/fused_activation.hpp"
+#include "qtl/ops/reference/add.hpp"
+#include "qtl/ops/reference/average_pool_2d.hpp"
+#include "qtl/ops/reference/concatenation.hpp"
+#include "qtl/ops/reference/conv_2d.hpp"
+#include "qtl/ops/reference/depthwise_conv_2d.hpp"
+#include "qtl/ops/reference/dequantize.hpp"
+#include "qtl/ops/reference/fully_connected.hpp"
+#include "qtl/ops/reference/hard_swish.hpp"
+#include "qtl/ops/reference/leaky_relu.hpp"
+#include "qtl/ops/reference/logistic.hpp"
+#include "qtl/ops/reference/max_pool_2d.hpp"
+#include "qtl/ops/reference/mean.hpp"
+#include "qtl/ops/reference/mul.hpp"
+#include "qtl/ops/reference/pad.hpp"
+#include "qtl/ops/reference/quantize.hpp"
+#include "qtl/ops/reference/relu.hpp"
+#include "qtl/ops/reference/relu6.hpp"
+#include "qtl/ops/reference/reshape.hpp"
+#include "qtl/ops/reference/softmax.hpp"
+#include "qtl/ops/reference/strided_slice.hpp"
+#include "qtl/ops/reference/sub.hpp"
+#include "qtl/ops/reference/tanh.hpp"
+#include "qtl/ops/reference/transpose.hpp"
+
+namespace qtl::tflite {
+
+enum class kernel_path { simd, reference };
+
+// The builtin operators the executor runs.
+inline constexpr builtin_operator executor_supported_ops[] = {
+    builtin_operator::FULLY_CONNECTED, builtin_operator::CONV_2D,       builtin_operator::DEPTHWISE_CONV_2D,
+    builtin_operator::AVERAGE_POOL_2D, builtin_operator::MAX_POOL_2D,   builtin_operator::ADD,
+    builtin_operator::SUB,             builtin_operator::MUL,           builtin_operator::CONCATENATION,
+    builtin_operator::RESHAPE,         builtin_operator::SOFTMAX,       builtin_operator::LOGISTIC,
+    builtin_operator::TANH,            builtin_operator::RELU,          builtin_operator::RELU6,
+    builtin_operator::LEAKY_RELU,      builtin_operator::HARD_SWISH,    builtin_operator::PAD,
+    builtin_operator::PADV2,           builtin_operator::MEAN,          builtin_operator::TRANSPOSE,
+    builtin_operator::STRIDED_SLICE,   builtin_operator::QUANTIZE,      builtin_operator::DEQUANTIZE,
+};
+
+namespace detail {
+
+inline std::size_t tensor_bytes(const tensor& t) {
+    const std::size_t n = num_elements(t.shape, "tensor '" + t.name + "'");
+    switch (t.type) {
+        case tensor_type::FLOAT32: case tensor_type::INT32: return 4 * n;
+        case tensor_type::INT64: return 8 * n;
+        case tensor_type::INT16: return 2 * n;
+        case tensor_type::INT8: case tensor_type::UINT8: case tensor_type::BOOL: return n;
+        case tensor_type::INT4: return packed_int4_bytes(n);
+        default: throw error("tensor '" + t.name + "'", "type " + describe(t.type) + " is not supported by qtl's executor");
+    }
+}
+
+template <class T>
+constexpr tensor_type tensor_type_of() {
+    if constexpr (std::is_same_v<T, float>) return tensor_type::FLOAT32;
+    else if constexpr (std::is_same_v<T, std::int32_t>) return tensor_type::INT32;
+    else if constexpr (std::is_same_v<T, std::int64_t>) return tensor_type::INT64;
+    else if constexpr (std::is_same_v<T, std::int16_t>) return tensor_type::INT16;
+    else if constexpr (std::is_same_v<T, std::int8_t>) return tensor_type::INT8;
+    else if constexpr (std::is_same_v<T, std::uint8_t>) return tensor_type::UINT8;
+    else static_assert(sizeof(T) == 0, "no TFLite tensor type for this C++ type");
+}
+
+inline qtl::fused_activation fused(activation_function_type a, const std::string& where) {
+    switch (a) {
+        case activation_function_type::NONE: return qtl::fused_activation::none;
+        case activation_function_type::RELU: return qtl::fused_activation::relu;
+        case activation_function_type::RELU_N1_TO_1: return qtl::fused_activation::relu_n1_to_1;
+        case activation_function_type::RELU6: return qtl::fused_activation::relu6;
+        default: throw error(where, "fused activation " + std::string(name_of(a)) + " is not supported on integer ops");
+    }
+}
+
+inline ops::padding padding_of(tflite::padding p) { return p == tflite::padding::SAME ? ops::padding::same : ops::padding::valid; }
+
+}  // namespace detail
+
+class executor {
+public:
+    explicit executor(model m, kernel_path path = kernel_path::simd) : model_(std::move(m)), path_(path) {
+        const subgraph& g = model_.main();
+        storage_.resize(g.tensors.size());
+        for (std::size_t i = 0; i < g.tensors.size(); ++i) {
+            const tensor& t = g.tensors[i];
+            const auto constant = model_.data_of(t);
+            if (!constant.empty()) continue;  // constants are read in place from the model's buffers
+            storage_[i].assign(detail::tensor_bytes(t), std::byte{0});
+        }
+        for (std::size_t i = 0; i < g.operators.size(); ++i) steps_.push_back(prepare_op(i));
+    }
+
+    const tflite::model& imported_model() const noexcept { return model_; }
+    std::size_t input_count() const { return model_.main().inputs.size(); }
+    std::size_t output_count() const { return model_.main().outputs.size(); }
+    const tensor& input_tensor(std::size_t i) const { return tensor_at(io_index(model_.main().inputs, i, "input")); }
+    const tensor& output_tensor(std::size_t i) const { return tensor_at(io_index(model_.main().outputs, i, "output")); }
+
+    // Copies one input; T must be the tensor's type and values its size.
+    template <class T>
+    void set_input(std::size_t i, std::span<const T> values) {
+        const std::int32_t index = io_index(model_.main().inputs, i, "input");
+        auto dst = typed<T>(index, "input");
+        check(values.size() == dst.size(), describe_tensor(index), "expected ", dst.size(), " values (shape ",
+              to_string(tensor_at(index).shape), "), got ", values.size());
+        std::copy(values.begin(), values.end(), dst.begin());
+    }
+
+    // Raw forms for tools that move tensors as bytes (e.g. from .npy files).
+    void set_input_bytes(std::size_t i, std::span<const std::byte> bytes) {
+        const std::int32_t index = io_index(model_.main().inputs, i, "input");
+        auto dst = bytes_of(index);
+        check(!is_constant(index), "executor", describe_tensor(index), " is constant");
+        check(bytes.size() == dst.size(), "executor", describe_tensor(index), " (", describe(tensor_at(index).type), " ",
+              to_string(tensor_at(index).shape), ") takes ", dst.size(), " bytes, got ", bytes.size());
+        std::copy(bytes.begin(), bytes.end(), dst.begin());
+    }
+    std::span<const std::byte> output_bytes(std::size_t i) const {
+        return const_cast<executor*>(this)->bytes_of(io_index(model_.main().outputs, i, "output"));
+    }
+
+    void invoke() {
+        for (auto& step : steps_) step();
+    }
+
+    // Layer-by-layer access (debugging, per-layer comparisons): run only
+    // operator i, and overwrite any activation tensor.
+    std::size_t operator_count() const noexcept { return steps_.size(); }
+    void invoke_operator(std::size_t i) {
+        check(i < steps_.size(), "executor", "operator ", i, " out of range [0, ", steps_.size(), ")");
+        steps_[i]();
+    }
+    void set_tensor_bytes(std::int32_t index, std::span<const std::byte> bytes) {
+        check(!is_constant(index), "executor", describe_tensor(index), " is constant");
+        auto dst = bytes_of(index);
+        check(bytes.size() == dst.size(), "executor", describe_tensor(index), " takes ", dst.size(), " bytes, got ",
+              bytes.size());
+        std::copy(bytes.begin(), bytes.end(), dst.begin());
+    }
+    std::span<const std::byte> tensor_bytes(std::int32_t index) const {
+        return const_cast<executor*>(this)->bytes_of(index);
+    }
+
+    template <class T>
+    std::span<const T> output(std::size_t i) const {
+        return const_cast<executor*>(this)->typed<T>(io_index(model_.main().outputs, i, "output"), "output");
+    }
+    // Any tensor's current values (activations after invoke(), or constants).
+    template <class T>
+    std::span<const T> tensor_data(std::int32_t index) const {
+        return const_cast<executor*>(this)->typed<T>(index, "tensor_data");
+    }
+
+private:
+    using step = std::function<void()>;
+
+    const tensor& tensor_at(std::int32_t index) const {
+        const auto& tensors = model_.main().tensors;
+        check(index >= 0 && static_cast<std::size_t>(index) < tensors.size(), "executor", "tensor index ", index,
+              " out of range [0, ", tensors.size(), ")");
+        return tensors[static_cast<std::size_t>(index)];
+    }
+    std::string describe_tensor(std::int32_t index) const {
+        return qtl::detail::concat("tensor ", index, " '", tensor_at(index).name, "'");
+    }
+    static std::int32_t io_index(const std::vector<std::int32_t>& list, std::size_t i, const char* what) {
+        check(i < list.size(), "executor", "the model has ", list.size(), " ", what, "s, asked for ", what, " ", i);
+        return list[i];
+    }
+
+    // The bytes of tensor `index`: a constant in the model or an activation.
+    std::span<std::byte> bytes_of(std::int32_t index) {
+        const tensor& t = tensor_at(index);
+        const auto constant = model_.data_of(t);
+        if (!constant.empty()) {
+            // Constants are never written: ops take them as const views.
+            return {reinterpret_cast<std::byte*>(const_cast<std::uint8_t*>(constant.data())), constant.size()};
+        }
+        return storage_[static_cast<std::size_t>(index)];
+    }
+
+    template <class T>
+    std::span<T> typed(std::int32_t index, const std::string& where) {
+        const tensor& t = tensor_at(index);
+        check(t.type == detail::tensor_type_of<T>(), where, describe_tensor(index), " has type ", describe(t.type),
+              ", expected ", describe(detail::tensor_type_of<T>()));
+        auto bytes = bytes_of(index);
+        const std::size_t n = num_elements(t.shape, where);
+        check(bytes.size() == n * sizeof(T), where, describe_tensor(index), " holds ", bytes.size(), " bytes for ", n,
+              " elements");
+        check(reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) == 0, where, describe_tensor(index),
+              " data is not aligned for its type");
+        return {reinterpret_cast<T*>(bytes.data()), n};
+    }
+
+    template <class T>
+    tensor_view<T> view(std::int32_t index, const std::string& where) {
+        return tensor_view<T>(typed<T>(index, where), tensor_at(index).shape);
+    }
+    template <class T>
+    tensor_view<const T> const_view(std::int32_t index, const std::string& where) {
+        auto s = typed<T>(index, where);
+        return tensor_view<const T>(std::span<const T>(s.data(), s.size()), tensor_at(index).shape);
+    }
+
+    // One scale and zero point (per-tensor quantization) of tensor `index`.
+    std::pair<float, std::int32_t> scalar_quant(std::int32_t index, const std::string& where) const {
+        const tensor& t = tensor_at(index);
+        check(t.quantization.has_value() && t.quantization->params.scales.size() == 1, where, describe_tensor(index),
+              " must be quantized per tensor (one scale and zero point)");
+        return {t.quantization->params.scales[0], t.quantization->params.zero_points[0]};
+    }
+    const quant_params& quant(std::int32_t index, const std::string& where) const {
+        const tensor& t = tensor_at(index);
+        check(t.quantization.has_value(), where, describe_tensor(index), " must be quantized");
+        return t.quantization->params;
+    }
+
+    bool is_constant(std::int32_t index) const { return !model_.data_of(tensor_at(index)).empty(); }
+    std::vector<std::int32_t> constant_ints(std::int32_t index, const std::string& where) {
+        check(is_constant(index), where, describe_tensor(index), " must be a constant tensor");
+        const tensor& t = tensor_at(index);
+        if (t.type == tensor_type::INT64) {
+            const auto v = typed<std::int64_t>(index, where);
+            std::vector<std::int32_t> out;
+            for (auto x : v) {
+                check(x >= INT32_MIN && x <= INT32_MAX, where, describe_tensor(index), " value ", x, " out of int32 range");
+                out.push_back(static_cast<std::int32_t>(x));
+            }
+            return out;
+        }
+        const auto v = typed<std::int32_t>(index, where);
+        return {v.begin(), v.end()};
+    }
+
+    template <class Prepared, class... Views>
+    step bind(Prepared prepared, Views... views) {
+        if (path_ == kernel_path::reference)
+            return [p = std::move(prepared), views...] { ops::reference::eval(p, views...); };
+        return [p = std::move(prepared), views...] { ops::eval(p, views...); };
+    }
+
+    // Calls f.template operator()<T>() for T = the activation type of `index` (int8 or int16).
+    template <class F>
+    step on_activation_type(std::int32_t index, const std::string& where, F&& f) {
+        switch (tensor_at(index).type) {
+            case tensor_type::INT8: return f.template operator()<std::int8_t>();
+            case tensor_type::INT16: return f.template operator()<std::int16_t>();
+            default:
+                throw error(where, qtl::detail::concat(describe_tensor(index), " has type ", describe(tensor_at(index).type),
+                                                  "; qtl runs this op on INT8 and INT16 (16x8) activations"));
+        }
+    }
+
+    step prepare_op(std::size_t op_index);
+    step prepare_quantize(std::int32_t x, std::int32_t y, const std::string& where);
+
+    tflite::model model_;
+    kernel_path path_;
+    std::vector<std::vector<std::byte>> storage_;
+    std::vector<step> steps_;
+};
+
+inline executor::step executor::prepare_op(std::size_t op_index) {
+    const op& o = model_.main().operators[op_index];
+    const std::string where = qtl::detail::concat("operator ", op_index, " (", describe(o.builtin_code), ")");
+    const auto in = [&](std::size_t k) {
+        check(k < o.inputs.size() && o.inputs[k] >= 0, where, "input ", k, " is missing");
+        return o.inputs[k];
+    };
+    const auto out = [&](std::size_t k) {
+        check(k < o.outputs.size() && o.outputs[k] >= 0, where, "output ", k, " is missing");
+        return o.outputs[k];
+    };
+    const auto optional_in = [&](std::size_t k) { return k < o.inputs.size() ? o.inputs[k] : -1; };
+    const auto same_type = [&](std::int32_t a, std::int32_t b) {
+        check(tensor_at(a).type == tensor_at(b).type, where, describe_tensor(a), " is ", describe(tensor_at(a).type),
+              " but ", describe_tensor(b), " is ", describe(tensor_at(b).type));
+    };
+    // Input and output scale/zero point of a unary op with the same types.
+    struct unary_quant {
+        float in_scale;
+        std::int32_t in_zp;
+        float out_scale;
+        std::int32_t out_zp;
+    };
+    const auto unary = [&]() {
+        same_type(in(0), out(0));
+        const auto [is, iz] = scalar_quant(in(0), where);
+        const auto [os, oz] = scalar_quant(out(0), where);
+        return unary_quant{is, iz, os, oz};
+    };
+
+    switch (o.builtin_code) {
+        case builtin_operator::FULLY_CONNECTED: {
+            const auto& opt = o.options_as<fully_connected_options>();
+            check(opt.weights_format == fully_connected_options_weights_format::DEFAULT, where,
+                  "only the DEFAULT weights format is supported");
+            check(!opt.asymmetric_quantize_inputs, where, "hybrid (asymmetric_quantize_inputs) is not supported here");
+            const std::int32_t x = in(0), w = in(1), b = optional_in(2), y = out(0);
+            same_type(x, y);
+            check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
+            return on_activation_type(x, where, [&]<class T>() -> step {
+                using bias_t = ops::fully_connected_bias_t<T>;
+                const auto [is, iz] = scalar_quant(x, where);
+                const auto [os, oz] = scalar_quant(y, where);
+                auto fill = [&](auto& p) {
+                    p.input_shape = tensor_at(x).shape;
+                    p.weights_shape = tensor_at(w).shape;
+                    if (b >= 0) p.bias = typed<bias_t>(b, where);
+                    p.input_scale = is;
+                    p.input_zero_point = iz;
+                    p.output_scale = os;
+                    p.output_zero_point = oz;
+                    p.weights_quant = quant(w, where);
+                    p.activation = detail::fused(opt.fused_activation_function, where);
+                    p.keep_num_dims = opt.keep_num_dims;
+                };
+                if (tensor_at(w).type == tensor_type::INT4) {
+                    if constexpr (std::is_same_v<T, std::int8_t>) {
+                        ops::fully_connected_params<T, int4> p;
+                        fill(p);
+                        auto bytes = bytes_of(w);
+                        p.weights = {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
+                        return bind(ops::prepare(p), const_view<T>(x, where), view<T>(y, where));
+                    }
+                    throw error(where, "int4 weights need int8 activations");
+                }
+                ops::fully_connected_params<T, std::int8_t> p;
+                fill(p);
+                p.weights = typed<std::int8_t>(w, where);
+                return bind(ops::prepare(p), const_view<T>(x, where), view<T>(y, where));
+            });
+        }
+        case builtin_operator::CONV_2D:
+        case builtin_operator::DEPTHWISE_CONV_2D: {
+            const bool depthwise = o.builtin_code == builtin_operator::DEPTHWISE_CONV_2D;
+            const std::int32_t x = in(0), w = in(1), b = optional_in(2), y = out(0);
+            same_type(x, y);
+            check(is_constant(w), where, describe_tensor(w), " (filter) must be constant");
+            return on_activation_type(x, where, [&]<class T>() -> step {
+                using bias_t = ops::conv_bias_t<T>;
+                const auto [is, iz] = scalar_quant(x, where);
+                const auto [os, oz] = scalar_quant(y, where);
+                auto fill = [&](auto& p, const auto& opt) {
+                    p.input_shape = tensor_at(x).shape;
+                    p.filter_shape = tensor_at(w).shape;
+                    p.input_scale = is;
+                    p.input_zero_point = iz;
+                    p.output_scale = os;
+                    p.output_zero_point = oz;
+                    p.filter = quant(w, where);
+                    if (b >= 0) p.bias = typed<bias_t>(b, where);
+                    p.stride_height = opt.stride_h;
+                    p.stride_width = opt.stride_w;
+                    p.dilation_height = opt.dilation_h_factor;
+                    p.dilation_width = opt.dilation_w_factor;
+                    p.padding = detail::padding_of(opt.padding);
+                    p.activation = detail::fused(opt.fused_activation_function, where);
+                };
+                auto build = [&]<class Weight>() -> step {
+                    using storage = ops::conv_weight_storage_t<Weight>;
+                    auto bytes = bytes_of(w);
+                    const std::span<const storage> weights(reinterpret_cast<const storage*>(bytes.data()), bytes.size());
+                    if (depthwise) {
+                        const auto& opt = o.options_as<depthwise_conv_2d_options>();
+                        ops::depthwise_conv_2d_params<T, Weight> p;
+                        fill(p, opt);
+                        const auto& s = tensor_at(x).shape;
+                        check(s.size() == 4 && s[3] > 0, where, describe_tensor(x), " must be [N, H, W, C]");
+                        // TFLite derives the multiplier from the shapes (the option is redundant).
+                        p.depth_multiplier = tensor_at(w).shape.size() == 4 ? tensor_at(w).shape[3] / s[3] : 0;
+                        p.weights = weights;
+                        return bind(ops::prepare(p), const_view<T>(x, where), view<T>(y, where));
+                    }
+                    const auto& opt = o.options_as<conv_2d_options>();
+                    ops::conv_2d_params<T, Weight> p;
+                    fill(p, opt);
+                    p.weights = weights;
+                    return bind(ops::prepare(p), const_view<T>(x, where), view<T>(y, where));
+                };
+                if (tensor_at(w).type == tensor_type::INT4) {
+                    if constexpr (std::is_same_v<T, std::int8_t>) return build.template operator()<int4>();
+                    throw error(where, "int4 filters need int8 activations");
+                }
+                check(tensor_at(w).type == tensor_type::INT8, where, describe_tensor(w), " must be INT8 or INT4");
+                return build.template operator()<std::int8_t>();
+            });
+        }
+        case builtin_operator::AVERAGE_POOL_2D:
+        case builtin_operator::MAX_POOL_2D: {
+            const auto& opt = o.options_as<pool_2d_options>();
+            const auto q = unary();
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                auto fill = [&](auto& p) {
+                    p.input_shape = tensor_at(in(0)).shape;
+                    p.input_scale = q.in_scale;
+                    p.input_zero_point = q.in_zp;
+                    p.output_scale = q.out_scale;
+                    p.output_zero_point = q.out_zp;
+                    p.filter_height = opt.filter_height;
+                    p.filter_width = opt.filter_width;
+                    p.stride_height = opt.stride_h;
+                    p.stride_width = opt.stride_w;
+                    p.padding = detail::padding_of(opt.padding);
+                    p.activation = detail::fused(opt.fused_activation_function, where);
+                };
+                if (o.builtin_code == builtin_operator::AVERAGE_POOL_2D) {
+                    ops::average_pool_2d_params<T> p;
+                    fill(p);
+                    return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+                }
+                ops::max_pool_2d_params<T> p;
+                fill(p);
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::ADD:
+        case builtin_operator::SUB:
+        case builtin_operator::MUL: {
+            const std::int32_t a = in(0), b = in(1), y = out(0);
+            same_type(a, y);
+            same_type(b, y);
+            return on_activation_type(a, where, [&]<class T>() -> step {
+                const auto [s1, z1] = scalar_quant(a, where);
+                const auto [s2, z2] = scalar_quant(b, where);
+                const auto [so, zo] = scalar_quant(y, where);
+                auto fill = [&](auto& p, activation_function_type act) {
+                    p.input1_shape = tensor_at(a).shape;
+                    p.input2_shape = tensor_at(b).shape;
+                    p.input1_scale = s1;
+                    p.input1_zero_point = z1;
+                    p.input2_scale = s2;
+                    p.input2_zero_point = z2;
+                    p.output_scale = so;
+                    p.output_zero_point = zo;
+                    p.activation = detail::fused(act, where);
+                };
+                const auto va = const_view<T>(a, where), vb = const_view<T>(b, where);
+                const auto vy = view<T>(y, where);
+                if (o.builtin_code == builtin_operator::ADD) {
+                    const auto& opt = o.options_as<add_options>();
+                    ops::add_params<T> p;
+                    fill(p, opt.fused_activation_function);
+                    p.pot_scale_int16 = opt.pot_scale_int16;
+                    return bind(ops::prepare(p), va, vb, vy);
+                }
+                if (o.builtin_code == builtin_operator::SUB) {
+                    const auto& opt = o.options_as<sub_options>();
+                    ops::sub_params<T> p;
+                    fill(p, opt.fused_activation_function);
+                    p.pot_scale_int16 = opt.pot_scale_int16;
+                    return bind(ops::prepare(p), va, vb, vy);
+                }
+                ops::mul_params<T> p;
+                fill(p, o.options_as<mul_options>().fused_activation_function);
+                return bind(ops::prepare(p), va, vb, vy);
+            });
+        }
+        case builtin_operator::CONCATENATION: {
+            const auto& opt = o.options_as<concatenation_options>();
+            const std::int32_t y = out(0);
+            return on_activation_type(y, where, [&]<class T>() -> step {
+                ops::concatenation_params<T> p;
+                std::vector<tensor_view<const T>> inputs;
+                for (std::size_t k = 0; k < o.inputs.size(); ++k) {
+                    same_type(in(k), y);
+                    const auto [s, z] = scalar_quant(in(k), where);
+                    p.input_shapes.push_back(tensor_at(in(k)).shape);
+                    p.input_scales.push_back(s);
+                    p.input_zero_points.push_back(z);
+                    inputs.push_back(const_view<T>(in(k), where));
+                }
+                std::tie(p.output_scale, p.output_zero_point) = scalar_quant(y, where);
+                p.axis = opt.axis;
+                p.activation = detail::fused(opt.fused_activation_function, where);
+                auto prepared = ops::prepare(p);
+                const auto vy = view<T>(y, where);
+                if (path_ == kernel_path::reference)
+                    return [prepared, inputs, vy] { ops::reference::eval(prepared, std::span<const tensor_view<const T>>(inputs), vy); };
+                return [prepared, inputs, vy] { ops::eval(prepared, std::span<const tensor_view<const T>>(inputs), vy); };
+            });
+        }
+        case builtin_operator::RESHAPE: {
+            const auto q = unary();
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                ops::reshape_params<T> p;
+                p.input_shape = tensor_at(in(0)).shape;
+                p.new_shape = tensor_at(out(0)).shape;  // the reader's output shape is the resolved one
+                p.input_scale = q.in_scale;
+                p.input_zero_point = q.in_zp;
+                p.output_scale = q.out_scale;
+                p.output_zero_point = q.out_zp;
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::SOFTMAX:
+        case builtin_operator::LOGISTIC:
+        case builtin_operator::TANH:
+        case builtin_operator::RELU:
+        case builtin_operator::RELU6:
+        case builtin_operator::LEAKY_RELU:
+        case builtin_operator::HARD_SWISH: {
+            const auto q = unary();
+            const auto code = o.builtin_code;
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                const auto vx = const_view<T>(in(0), where);
+                const auto vy = view<T>(out(0), where);
+                auto fill = [&](auto& p) {
+                    p.shape = tensor_at(in(0)).shape;
+                    p.input_scale = q.in_scale;
+                    p.input_zero_point = q.in_zp;
+                    p.output_scale = q.out_scale;
+                    p.output_zero_point = q.out_zp;
+                };
+                switch (code) {
+                    case builtin_operator::SOFTMAX: {
+                        ops::softmax_params<T> p;
+                        fill(p);
+                        p.beta = o.options_as<softmax_options>().beta;
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    case builtin_operator::LOGISTIC: {
+                        ops::logistic_params<T> p;
+                        fill(p);
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    case builtin_operator::TANH: {
+                        ops::tanh_params<T> p;
+                        fill(p);
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    case builtin_operator::RELU: {
+                        ops::relu_params<T> p;
+                        fill(p);
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    case builtin_operator::RELU6: {
+                        ops::relu6_params<T> p;
+                        fill(p);
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    case builtin_operator::LEAKY_RELU: {
+                        ops::leaky_relu_params<T> p;
+                        fill(p);
+                        p.alpha = o.options_as<leaky_relu_options>().alpha;
+                        return bind(ops::prepare(p), vx, vy);
+                    }
+                    default: {
+                        if constexpr (std::is_same_v<T, std::int8_t>) {
+                            ops::hard_swish_params<T> p;
+                            fill(p);
+                            return bind(ops::prepare(p), vx, vy);
+                        }
+                        throw error(where, "HARD_SWISH runs on INT8 only (TFLite has no int16 kernel)");
+                    }
+                }
+            });
+        }
+        case builtin_operator::PAD:
+        case builtin_operator::PADV2: {
+            const auto q = unary();
+            const auto paddings = constant_ints(in(1), where);
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                ops::pad_params<T> p;
+                p.input_shape = tensor_at(in(0)).shape;
+                check(paddings.size() == 2 * p.input_shape.size(), where, "paddings hold ", paddings.size(),
+                      " values, expected 2 x rank ", p.input_shape.size());
+                for (std::size_t d = 0; d < p.input_shape.size(); ++d) p.paddings.push_back({paddings[2 * d], paddings[2 * d + 1]});
+                p.input_scale = q.in_scale;
+                p.input_zero_point = q.in_zp;
+                p.output_scale = q.out_scale;
+                p.output_zero_point = q.out_zp;
+                if (o.builtin_code == builtin_operator::PADV2 && optional_in(2) >= 0) {
+                    const std::int32_t c = in(2);
+                    same_type(c, in(0));
+                    const auto v = typed<T>(c, where);
+                    check(v.size() == 1, where, describe_tensor(c), " (constant value) must hold one value");
+                    p.constant_value = v[0];
+                    std::tie(p.constant_scale, p.constant_zero_point) = scalar_quant(c, where);
+                }
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::MEAN: {
+            const auto q = unary();
+            const auto axes = constant_ints(in(1), where);
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                ops::mean_params<T> p;
+                p.input_shape = tensor_at(in(0)).shape;
+                p.axes = axes;
+                p.keep_dims = o.options_as<reducer_options>().keep_dims;
+                p.input_scale = q.in_scale;
+                p.input_zero_point = q.in_zp;
+                p.output_scale = q.out_scale;
+                p.output_zero_point = q.out_zp;
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::TRANSPOSE: {
+            const auto q = unary();
+            const auto perm = constant_ints(in(1), where);
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                ops::transpose_params<T> p;
+                p.input_shape = tensor_at(in(0)).shape;
+                p.perm = perm;
+                p.input_scale = q.in_scale;
+                p.input_zero_point = q.in_zp;
+                p.output_scale = q.out_scale;
+                p.output_zero_point = q.out_zp;
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::STRIDED_SLICE: {
+            const auto& opt = o.options_as<strided_slice_options>();
+            const auto q = unary();
+            const auto begin = constant_ints(in(1), where), end = constant_ints(in(2), where);
+            const auto strides = optional_in(3) >= 0 ? constant_ints(in(3), where) : std::vector<std::int32_t>(begin.size(), 1);
+            return on_activation_type(in(0), where, [&]<class T>() -> step {
+                ops::strided_slice_params<T> p;
+                p.input_shape = tensor_at(in(0)).shape;
+                p.begin = begin;
+                p.end = end;
+                p.strides = strides;
+                p.begin_mask = static_cast<std::uint32_t>(opt.begin_mask);
+                p.end_mask = static_cast<std::uint32_t>(opt.end_mask);
+                p.ellipsis_mask = static_cast<std::uint32_t>(opt.ellipsis_mask);
+                p.new_axis_mask = static_cast<std::uint32_t>(opt.new_axis_mask);
+                p.shrink_axis_mask = static_cast<std::uint32_t>(opt.shrink_axis_mask);
+                p.offset = opt.offset;
+                p.input_scale = q.in_scale;
+                p.input_zero_point = q.in_zp;
+                p.output_scale = q.out_scale;
+                p.output_zero_point = q.out_zp;
+                return bind(ops::prepare(p), const_view<T>(in(0), where), view<T>(out(0), where));
+            });
+        }
+        case builtin_operator::QUANTIZE: return prepare_quantize(in(0), out(0), where);
+        case builtin_operator::DEQUANTIZE: {
+            const std::int32_t x = in(0), y = out(0);
+            check(tensor_at(y).type == tensor_type::FLOAT32, where, describe_tensor(y), " must be FLOAT32");
+            auto build = [&]<class In>() -> step {
+                ops::dequantize_params<In> p;
+                p.shape = tensor_at(x).shape;
+                p.input = quant(x, where);
+                return bind(ops::prepare(p), const_view<In>(x, where), view<float>(y, where));
+            };
+            switch (tensor_at(x).type) {
+                case tensor_type::INT8: return build.template operator()<std::int8_t>();
+                case tensor_type::UINT8: return build.template operator()<std::uint8_t>();
+                case tensor_type::INT16: return build.template operator()<std::int16_t>();
+                default: throw error(where, describe_tensor(x) + " must be INT8, UINT8 or INT16");
+            }
+        }
+        default: break;
+    }
+    std::string supported;
+    for (auto code : executor_supported_ops) supported += (supported.empty() ? "" : ", ") + std::string(name_of(code));
+    throw error(where, "not supported by qtl's executor; it runs " + supported);
+}
+
+// QUANTIZE: float -> int8/uint8/int16, and the integer requantizations TFLite
+// has (int8/uint8 <-> int8/uint8, int16 -> int8/int16/int32, int32 -> int8/int16).
+inline executor::step executor::prepare_quantize(std::int32_t x, std::int32_t y, const std::string& where) {
+    const tensor_type from = tensor_at(x).type, to = tensor_at(y).type;
+    auto build = [&]<class In, class Out>() -> step {
+        ops::quantize_params<In, Out> p;
+        p.shape = tensor_at(x).shape;
+        if constexpr (!std::is_same_v<In, float>) p.input = quant(x, where);
+        p.output = quant(y, where);
+        return bind(ops::prepare(p), const_view<In>(x, where), view<Out>(y, where));
+    };
+    auto to_type = [&]<class In>() -> step {
+        if constexpr (std::is_same_v<In, float>) {
+            if (to == tensor_type::INT8) return build.template operator()<In, std::int8_t>();
+            if (to == tensor_type::UINT8) return build.template operator()<In, std::uint8_t>();
+            if (to == tensor_type::INT16) return build.template operator()<In, std::int16_t>();
+        } else if constexpr (std::is_same_v<In, std::int8_t> || std::is_same_v<In, std::uint8_t>) {
+            if (to == tensor_type::INT8) return build.template operator()<In, std::int8_t>();
+            if (to == tensor_type::UINT8) return build.template operator()<In, std::uint8_t>();
+        } else if constexpr (std::is_same_v<In, std::int16_t>) {
+            if (to == tensor_type::INT8) return build.template operator()<In, std::int8_t>();
+            if (to == tensor_type::INT16) return build.template operator()<In, std::int16_t>();
+            if (to == tensor_type::INT32) return build.template operator()<In, std::int32_t>();
+        } else {
+            if (to == tensor_type::INT8) return build.template operator()<In, std::int8_t>();
+            if (to == tensor_type::INT16) return build.template operator()<In, std::int16_t>();
+        }
+        throw error(where, "no QUANTIZE from " + describe(from) + " to " + describe(to) +
+                               " (TFLite has float -> int8/uint8/int16, int8/uint8 -> int8/uint8, "
+                               "int16 -> int8/int16/int32, int32 -> int8/int16)");
+    };
+    switch (from) {
+        case tensor_type::FLOAT32: return to_type.template operator()<float>();
+        case tensor_type::INT8: return to_type.template operator()<std::int8_t>();
+        case tensor_type::UINT8: return to_type.template operator()<std::uint8_t>();
+        case tensor_type::INT16: return to_type.template operator()<std::int16_t>();
+        case tensor_type::INT32: return to_type.template operator()<std::int32_t>();
+        default: throw error(where, describe_tensor(x) + " has type " + describe(from) + ", which QUANTIZE does not take");
+    }
+}
+
+}  // namespace qtl::tflite
