@@ -10,7 +10,7 @@ packages=(
   libflatbuffers-dev zlib1g-dev
   libgemmlowp-dev
   clang libclang-rt-14-dev
-  libbenchmark-dev libxnnpack-dev libdnnl-dev
+  libbenchmark-dev libxnnpack-dev libpthreadpool-dev libdnnl-dev
   python3 python3-numpy
 )
 

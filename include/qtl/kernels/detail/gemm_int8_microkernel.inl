@@ -1,0 +1,160 @@
+// The int8 GEMM micro-kernels and their driver, written once over an `Ops`
+// type that supplies the vector type and five operations (zero,
+// load_weights, broadcast, dot, add) plus store_int32, with the geometry of
+// gemm_int8_packing.hpp.
+//
+// No include guard, on purpose: each instruction set includes this file
+// inside its own namespace and compiler target region (see
+// gemm_int8_avx512_vnni.hpp), so the same loops are compiled once per ISA
+// with that ISA's code generation; a template alone cannot carry a target
+// attribute that depends on its parameter.  Nothing here may test ISA macros
+// (GCC's target pragma redefines them inside the region) or include headers.
+//
+// Expects in scope: <cstddef>, <cstdint>, <algorithm>, <array>, <utility>,
+// qtl::kernels::gemm_int8_packed and qtl requantize_n / requantize_channels_n.
+
+// Requantizes through memory: the accumulator is stored, biased and handed
+// to qtl's array requantize stage (the build's default xsimd arch).  Used
+// where the build target lacks the kernel's registers for an xsimd batch
+// (a kernel picked at run time) and by the scalar kernel.
+template <class Ops, class Policy, bool PerChannel>
+struct spill_epilogue {
+    const gemm_int8_packed& packed;
+
+    explicit spill_epilogue(const gemm_int8_packed& p) noexcept : packed(p) {}
+
+    // Out of line: one copy of the requantize stage per kernel, not one per tile shape.
+    QTL_KERNELS_NOINLINE void store(typename Ops::vec acc, std::size_t col, std::int8_t* out, std::size_t count) const {
+        alignas(64) std::int32_t values[Ops::lanes];
+        Ops::store_int32(values, acc);
+        for (std::size_t i = 0; i < count; ++i)
+            values[i] = ::qtl::kernels::detail::wrapping_add(values[i], packed.bias[col + i]);
+        if constexpr (PerChannel) {
+            ::qtl::requantize_channels_n<std::int8_t, Policy>(values, count, packed.multipliers.data() + col,
+                                                             packed.shifts.data() + col, count, packed.output, out);
+        } else {
+            ::qtl::requantize_n<std::int8_t, Policy>(values, count, packed.multiplier, packed.output, out);
+        }
+    }
+};
+
+// Rows x Vectors accumulators: `Rows` activation rows (stride a_stride)
+// times `Vectors` vectors of one column block.  `cols` (>= 1) columns of the
+// block are real; the epilogue stores only those.
+template <class Ops, int Rows, int Vectors, class Epilogue>
+void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const std::int8_t* w, std::size_t k_groups,
+                    const Epilogue& epilogue, std::size_t col, std::size_t cols, std::int8_t* out, std::size_t ldc) {
+    constexpr int lanes = Ops::lanes, kgroup = Ops::kgroup;
+    constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
+    typename Ops::vec acc[Rows][Vectors];
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::zero();
+
+    for (std::size_t g = 0; g < k_groups; ++g) {
+        const std::int8_t* wg = w + g * group_bytes;
+        typename Ops::wvec wv[Vectors];
+#pragma GCC unroll 16
+        for (int v = 0; v < Vectors; ++v) wv[v] = Ops::load_weights(wg + v * lanes * kgroup);
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) {
+            const typename Ops::bvec b = Ops::broadcast(a + r * a_stride + g * kgroup);
+#pragma GCC unroll 16
+            for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::dot(acc[r][v], b, wv[v]);
+        }
+    }
+
+    // Unrolled too: an accumulator indexed at run time would keep the whole
+    // array in memory, and the compiler would shuffle it through the k loop.
+#pragma GCC unroll 16
+    for (int v = 0; v < Vectors; ++v) {
+        const std::size_t first = std::size_t(v) * lanes;
+        const std::size_t count = std::min<std::size_t>(lanes, cols - first);
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) epilogue.store(acc[r][v], col + first, out + r * ldc + first, count);
+    }
+}
+
+// One row (batch-1 FC): `gemv_unroll` k-groups in flight, each with its own
+// accumulators, so that enough independent dot products overlap.  Summed at
+// the end (wrapping adds: the order does not change an int32 sum mod 2^32).
+// No remainder loop: the packing pads k_groups to a multiple of gemv_unroll.
+template <class Ops, int Vectors, class Epilogue>
+void gemv_int8_block(const typename Ops::a_elem* a, const std::int8_t* w, std::size_t k_groups,
+                     const Epilogue& epilogue, std::size_t col, std::size_t cols, std::int8_t* out) {
+    constexpr int lanes = Ops::lanes, kgroup = Ops::kgroup, unroll = Ops::gemv_unroll;
+    constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
+    typename Ops::vec acc[unroll][Vectors];
+#pragma GCC unroll 16
+    for (int u = 0; u < unroll; ++u)
+#pragma GCC unroll 16
+        for (int v = 0; v < Vectors; ++v) acc[u][v] = Ops::zero();
+
+    // k_groups is a multiple of unroll (zero groups padded by the packing).
+    for (std::size_t g = 0; g < k_groups; g += unroll) {
+#pragma GCC unroll 16
+        for (int u = 0; u < unroll; ++u) {
+            const std::int8_t* wg = w + (g + u) * group_bytes;
+            const typename Ops::bvec b = Ops::broadcast(a + (g + u) * kgroup);
+#pragma GCC unroll 16
+            for (int v = 0; v < Vectors; ++v)
+                acc[u][v] = Ops::dot(acc[u][v], b, Ops::load_weights(wg + v * lanes * kgroup));
+        }
+    }
+
+#pragma GCC unroll 16
+    for (int v = 0; v < Vectors; ++v) {
+        typename Ops::vec sum = acc[0][v];
+#pragma GCC unroll 16
+        for (int u = 1; u < unroll; ++u) sum = Ops::add(sum, acc[u][v]);
+        const std::size_t first = std::size_t(v) * lanes;
+        epilogue.store(sum, col + first, out + first, std::min<std::size_t>(lanes, cols - first));
+    }
+}
+
+template <class Ops, class Epilogue>
+using gemm_int8_tile_fn = void (*)(const typename Ops::a_elem*, std::size_t, const std::int8_t*, std::size_t,
+                                   const Epilogue&, std::size_t, std::size_t, std::int8_t*, std::size_t);
+template <class Ops, class Epilogue>
+using gemv_int8_block_fn = void (*)(const typename Ops::a_elem*, const std::int8_t*, std::size_t, const Epilogue&,
+                                    std::size_t, std::size_t, std::int8_t*);
+
+// Entry i: tile_rows x block_vectors tile with i / block_vectors + 1 rows and
+// i % block_vectors + 1 vectors (fewer rows at the bottom, fewer vectors in the
+// last column block, so tails compute nothing they drop).
+template <class Ops, class Epilogue, std::size_t... I>
+constexpr std::array<gemm_int8_tile_fn<Ops, Epilogue>, sizeof...(I)> gemm_int8_tiles(std::index_sequence<I...>) {
+    return {&gemm_int8_tile<Ops, int(I / Ops::block_vectors) + 1, int(I % Ops::block_vectors) + 1, Epilogue>...};
+}
+template <class Ops, class Epilogue, std::size_t... I>
+constexpr std::array<gemv_int8_block_fn<Ops, Epilogue>, sizeof...(I)> gemv_int8_blocks(std::index_sequence<I...>) {
+    return {&gemv_int8_block<Ops, int(I) + 1, Epilogue>...};
+}
+
+// Column blocks [block_begin, block_end) of out[m][n] (row stride ldc), from
+// activations already packed (rows of packed.k_padded() elements).
+template <class Ops, class Epilogue>
+void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem* a, std::size_t m,
+                      std::int8_t* out, std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
+    static constexpr auto tiles =
+        gemm_int8_tiles<Ops, Epilogue>(std::make_index_sequence<std::size_t{Ops::tile_rows} * Ops::block_vectors>{});
+    static constexpr auto gemv = gemv_int8_blocks<Ops, Epilogue>(std::make_index_sequence<Ops::block_vectors>{});
+    const Epilogue epilogue(packed);
+    const std::size_t block_columns = packed.block_columns(), a_stride = packed.k_padded();
+    for (std::size_t block = block_begin; block < block_end; ++block) {
+        const std::size_t col = block * block_columns;
+        const std::size_t cols = std::min(block_columns, packed.n - col);
+        const std::size_t vectors = (cols + Ops::lanes - 1) / Ops::lanes;
+        const std::int8_t* w = packed.weights.data() + block * packed.block_bytes();
+        if (m == 1) {
+            gemv[vectors - 1](a, w, packed.k_groups, epilogue, col, cols, out + col);
+            continue;
+        }
+        for (std::size_t row = 0; row < m; row += Ops::tile_rows) {
+            const std::size_t rows = std::min<std::size_t>(Ops::tile_rows, m - row);
+            tiles[(rows - 1) * Ops::block_vectors + (vectors - 1)](a + row * a_stride, a_stride, w, packed.k_groups,
+                                                                   epilogue, col, cols, out + row * ldc + col, ldc);
+        }
+    }
+}

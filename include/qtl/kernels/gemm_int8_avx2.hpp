@@ -1,0 +1,168 @@
+#pragma once
+// int8 GEMM kernel for AVX2 (no VNNI): VPMADDWD on int16.  Activations and
+// weights are sign-extended to int16 and VPMADDWD adds the two products of
+// each (k, k+1) pair exactly into an int32 lane (|sum| <= 2 * 128 * 128).
+// VPMADDUBSW would do 4 k per lane on bytes but saturates at int16
+// (255 * 127 * 2 > 32767), which TFLite's reference never does.
+//
+// Compiled in a target region (GCC/clang), so a plain x86-64 build carries it
+// too and gemm_int8.hpp picks it at run time by CPUID.  The epilogue is fused
+// on the accumulator registers (xsimd avx2 batches) when the compile target
+// has AVX2; otherwise it goes through memory (spill_epilogue).
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
+#include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/kernels/cpu_features.hpp"
+#include "qtl/kernels/gemm_int8_packing.hpp"
+
+#if QTL_KERNELS_X86_TARGETS
+#include <immintrin.h>
+#define QTL_GEMM_INT8_AVX2 1
+#else
+#define QTL_GEMM_INT8_AVX2 0
+#endif
+
+// Decided before any target region: GCC's target pragma redefines __AVX2__.
+#if QTL_KERNELS_X86_TARGETS && defined(__AVX2__)
+#define QTL_DETAIL_GEMM_INT8_YMM_FUSED 1
+#else
+#define QTL_DETAIL_GEMM_INT8_YMM_FUSED 0
+#endif
+
+#if QTL_DETAIL_GEMM_INT8_YMM_FUSED
+// See multiply_by_quantized_multiplier_batch.hpp (GCC 12 false positives).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace qtl::kernels::detail {
+
+// Stores the first `count` (1..8) int32 lanes of v, already within int8, as bytes.
+inline void store_int8_lanes(__m256i v, std::int8_t* out, std::size_t count) noexcept {
+    const __m256i words = _mm256_packs_epi32(v, v);          // per 128-bit half: v0..3 v0..3 | v4..7 v4..7
+    const __m256i bytes = _mm256_packs_epi16(words, words);  // bytes 0..3 of each half: v0..3 | v4..7
+    const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+    if (count == 8) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), eight);
+    } else {
+        alignas(16) std::int8_t values[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(values), eight);
+        std::copy(values, values + count, out);
+    }
+}
+
+// Bias, fixed-point requantization, zero point and clamp on the accumulator
+// register, with qtl's xsimd stage (bit-exact with the scalar requantize).
+template <class Policy, bool PerChannel>
+class ymm_epilogue {
+public:
+    using batch = xsimd::batch<std::int32_t, xsimd::avx2>;
+
+    explicit ymm_epilogue(const gemm_int8_packed& p) noexcept
+        : bias_(p.bias.data()), multipliers_(p.multipliers.data()), shifts_(p.shifts.data()),
+          multiplier_(p.multiplier), clamp_(p.output) {}
+
+    // Out of line: inlined, its temporaries make GCC shuffle the tile's accumulators
+    // through the k loop; as a call it costs a few cycles per tile.
+    QTL_KERNELS_NOINLINE void store(__m256i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
+        const batch x = batch(acc) + batch::load_unaligned(bias_ + col);
+        batch y;
+        if constexpr (PerChannel)
+            y = multiply_by_quantized_multiplier<Policy>(x, batch::load_unaligned(multipliers_ + col),
+                                                         batch::load_unaligned(shifts_ + col));
+        else
+            y = multiply_by_quantized_multiplier<Policy>(x, multiplier_);
+        store_int8_lanes(clamp_(y), out, count);
+    }
+
+private:
+    const std::int32_t* bias_;
+    const std::int32_t* multipliers_;
+    const std::int32_t* shifts_;
+    quantized_multiplier multiplier_;
+    ::qtl::detail::fixedpoint::requantize_clamp<xsimd::avx2> clamp_;
+};
+
+}  // namespace qtl::kernels::detail
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // QTL_DETAIL_GEMM_INT8_YMM_FUSED
+
+#if QTL_GEMM_INT8_AVX2
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+
+namespace qtl::kernels::avx2 {
+
+struct ops {
+    static constexpr gemm_int8_geometry geometry = geometry_of(gemm_int8_isa::avx2);
+    static constexpr int lanes = geometry.lanes;  // 8
+    static constexpr int kgroup = geometry.kgroup;  // 2
+    static constexpr int block_vectors = geometry.block_vectors;
+    static constexpr int tile_rows = geometry.tile_rows;
+    static constexpr int gemv_unroll = geometry.gemv_unroll;
+    using a_elem = std::int16_t;
+    using vec = __m256i;
+    using wvec = __m256i;
+    using bvec = __m256i;
+
+    static vec zero() noexcept { return _mm256_setzero_si256(); }
+    // 8 columns x 2 k of int8, sign-extended to 16 int16.
+    static wvec load_weights(const std::int8_t* p) noexcept {
+        return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+    // The int16 pair (a[k], a[k+1]) in every 32-bit lane.
+    static bvec broadcast(const std::int16_t* p) noexcept {
+        std::int32_t pair;
+        std::memcpy(&pair, p, sizeof pair);
+        return _mm256_set1_epi32(pair);
+    }
+    static vec dot(vec acc, bvec a, wvec w) noexcept { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, w)); }
+    static vec add(vec x, vec y) noexcept { return _mm256_add_epi32(x, y); }
+    static void store_int32(std::int32_t* out, vec v) noexcept {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
+    }
+};
+
+#include "qtl/kernels/detail/gemm_int8_microkernel.inl"
+
+template <class Policy>
+void gemm_int8_blocks_avx2(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
+                           std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
+    const auto* rows = static_cast<const std::int16_t*>(a);
+#if QTL_DETAIL_GEMM_INT8_YMM_FUSED
+    using per_channel = detail::ymm_epilogue<Policy, true>;
+    using per_tensor = detail::ymm_epilogue<Policy, false>;
+#else
+    using per_channel = spill_epilogue<ops, Policy, true>;
+    using per_tensor = spill_epilogue<ops, Policy, false>;
+#endif
+    if (packed.per_channel)
+        gemm_int8_blocks<ops, per_channel>(packed, rows, m, out, ldc, block_begin, block_end);
+    else
+        gemm_int8_blocks<ops, per_tensor>(packed, rows, m, out, ldc, block_begin, block_end);
+}
+
+}  // namespace qtl::kernels::avx2
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // QTL_GEMM_INT8_AVX2

@@ -1,0 +1,152 @@
+#pragma once
+// int8 GEMM kernel for AVX-512 VNNI: EVEX VPDPBUSD on zmm, 16 columns x 4 k
+// per instruction; 4 rows x 4 vectors = 16 independent accumulators (two
+// VPDPBUSD per cycle need 10 or more to hide a 5-cycle latency), one row
+// with 3 k-groups in flight x 4 vectors.  N tails end in masked stores.
+//
+// Compiled in a target region (GCC/clang), so a plain x86-64 build carries it
+// and gemm_int8.hpp picks it at run time by CPUID.  The epilogue is fused on
+// the accumulator registers (xsimd avx512bw batches, qtl's fixed-point stage)
+// when the compile target has AVX-512BW (e.g. -march=native on such a CPU);
+// otherwise it goes through memory (spill_epilogue).
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
+#include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/kernels/cpu_features.hpp"
+#include "qtl/kernels/gemm_int8_packing.hpp"
+
+#if QTL_KERNELS_X86_TARGETS
+#include <immintrin.h>
+#define QTL_GEMM_INT8_AVX512_VNNI 1
+#else
+#define QTL_GEMM_INT8_AVX512_VNNI 0
+#endif
+
+// Decided before the target region: GCC's target pragma redefines the ISA macros.
+#if QTL_KERNELS_X86_TARGETS && defined(__AVX512BW__) && XSIMD_WITH_AVX512BW
+#define QTL_DETAIL_GEMM_INT8_ZMM_FUSED 1
+#else
+#define QTL_DETAIL_GEMM_INT8_ZMM_FUSED 0
+#endif
+
+#if QTL_DETAIL_GEMM_INT8_ZMM_FUSED
+// See multiply_by_quantized_multiplier_batch.hpp (GCC 12 false positives).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace qtl::kernels::detail {
+
+template <class Policy, bool PerChannel>
+class zmm_epilogue {
+public:
+    using batch = xsimd::batch<std::int32_t, xsimd::avx512bw>;
+
+    explicit zmm_epilogue(const gemm_int8_packed& p) noexcept
+        : bias_(p.bias.data()), multipliers_(p.multipliers.data()), shifts_(p.shifts.data()),
+          multiplier_(p.multiplier), clamp_(p.output) {}
+
+    // Out of line: inlined, its temporaries make GCC shuffle the tile's accumulators
+    // through the k loop; as a call it costs a few cycles per tile.
+    QTL_KERNELS_NOINLINE void store(__m512i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
+        const batch x = batch(acc) + batch::load_unaligned(bias_ + col);
+        batch y;
+        if constexpr (PerChannel)
+            y = multiply_by_quantized_multiplier<Policy>(x, batch::load_unaligned(multipliers_ + col),
+                                                         batch::load_unaligned(shifts_ + col));
+        else
+            y = multiply_by_quantized_multiplier<Policy>(x, multiplier_);
+        const __m512i r = clamp_(y);  // within int8: the truncating narrow is exact
+        if (count == 16)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(r));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), r);
+    }
+
+private:
+    const std::int32_t* bias_;
+    const std::int32_t* multipliers_;
+    const std::int32_t* shifts_;
+    quantized_multiplier multiplier_;
+    ::qtl::detail::fixedpoint::requantize_clamp<xsimd::avx512bw> clamp_;
+};
+
+}  // namespace qtl::kernels::detail
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // QTL_DETAIL_GEMM_INT8_ZMM_FUSED
+
+#if QTL_GEMM_INT8_AVX512_VNNI
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+
+namespace qtl::kernels::avx512_vnni {
+
+struct ops {
+    static constexpr gemm_int8_geometry geometry = geometry_of(gemm_int8_isa::avx512_vnni);
+    static constexpr int lanes = geometry.lanes;  // 16
+    static constexpr int kgroup = geometry.kgroup;  // 4
+    static constexpr int block_vectors = geometry.block_vectors;
+    static constexpr int tile_rows = geometry.tile_rows;
+    static constexpr int gemv_unroll = geometry.gemv_unroll;
+    using a_elem = std::uint8_t;
+    using vec = __m512i;
+    using wvec = __m512i;
+    using bvec = __m512i;
+
+    static vec zero() noexcept { return _mm512_setzero_si512(); }
+    static wvec load_weights(const std::int8_t* p) noexcept { return _mm512_loadu_si512(p); }
+    // a[k..k+3] (as u8) in every 32-bit lane.
+    static bvec broadcast(const std::uint8_t* p) noexcept {
+        std::int32_t four;
+        std::memcpy(&four, p, sizeof four);
+        return _mm512_set1_epi32(four);
+    }
+    // u8 (first operand) x s8 (second), 4 products added into each int32 lane, wrapping.
+    static vec dot(vec acc, bvec a, wvec w) noexcept { return _mm512_dpbusd_epi32(acc, a, w); }
+    static vec add(vec x, vec y) noexcept { return _mm512_add_epi32(x, y); }
+    static void store_int32(std::int32_t* out, vec v) noexcept { _mm512_storeu_si512(out, v); }
+};
+
+#include "qtl/kernels/detail/gemm_int8_microkernel.inl"
+
+template <class Policy>
+void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
+                                  std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
+    const auto* rows = static_cast<const std::uint8_t*>(a);
+#if QTL_DETAIL_GEMM_INT8_ZMM_FUSED
+    using per_channel = detail::zmm_epilogue<Policy, true>;
+    using per_tensor = detail::zmm_epilogue<Policy, false>;
+#else
+    using per_channel = spill_epilogue<ops, Policy, true>;
+    using per_tensor = spill_epilogue<ops, Policy, false>;
+#endif
+    if (packed.per_channel)
+        gemm_int8_blocks<ops, per_channel>(packed, rows, m, out, ldc, block_begin, block_end);
+    else
+        gemm_int8_blocks<ops, per_tensor>(packed, rows, m, out, ldc, block_begin, block_end);
+}
+
+}  // namespace qtl::kernels::avx512_vnni
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // QTL_GEMM_INT8_AVX512_VNNI

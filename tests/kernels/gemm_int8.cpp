@@ -1,0 +1,374 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "qtl/fixedpoint/quantize_multiplier.hpp"
+#include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/kernels/cpu_features.hpp"
+#include "qtl/kernels/gemm_int8.hpp"
+
+// The int8 GEMM kernels (FULLY_CONNECTED / 1x1 CONV_2D):
+//  - a hand-computed case (arithmetic in the comments), both rounding policies;
+//  - every kernel == a plain loop of the formula written here,
+//      out[m][n] = requantize(sum_k (a[m][k] - a_zp) * w[n][k] + bias[n]),
+//    ending in qtl's scalar requantize, at tile edges of M, N and K, per-tensor
+//    and per-channel, random zero points and activation clamps, strided rows
+//    (with sentinels where nothing may be written), several threads;
+//  - the error paths.
+// "Every kernel" = the real kernel wherever this CPU runs it, and, on every
+// machine, the portable code replaying each kernel's layout (gemm_int8_emulated),
+// so that the AVX-512 / AVX-VNNI tiling and tails are checked even here.
+
+using namespace qtl;
+using namespace qtl::kernels;
+
+namespace {
+
+struct gemm_case {
+    std::size_t m = 0, n = 0, k = 0, lda = 0, ldc = 0;
+    std::vector<std::int8_t> a;        // m rows of lda
+    std::vector<std::int8_t> weights;  // [n][k]
+    std::vector<std::int32_t> bias;    // [n]
+    std::int32_t input_zero_point = 0;
+    std::vector<quantized_multiplier> multipliers;  // 1 or n
+    requantize_params output;
+
+    gemm_int8_spec spec() const { return {k, n, weights, bias, input_zero_point, multipliers, output}; }
+};
+
+constexpr std::int8_t sentinel = 0x5A;
+
+// The formula, one output at a time, ending in qtl's scalar requantize.
+template <class Policy>
+std::vector<std::int8_t> reference_gemm(const gemm_case& c) {
+    std::vector<std::int8_t> out(c.m * c.ldc, sentinel);
+    bool fits_int32 = true;  // the test data never overflows int32
+    for (std::size_t r = 0; r < c.m; ++r) {
+        for (std::size_t col = 0; col < c.n; ++col) {
+            std::int64_t acc = c.bias.empty() ? 0 : c.bias[col];
+            for (std::size_t kk = 0; kk < c.k; ++kk)
+                acc += (std::int64_t{c.a[r * c.lda + kk]} - c.input_zero_point) * c.weights[col * c.k + kk];
+            fits_int32 = fits_int32 && acc == static_cast<std::int32_t>(acc);
+            const quantized_multiplier qm = c.multipliers[c.multipliers.size() == 1 ? 0 : col];
+            out[r * c.ldc + col] = requantize<std::int8_t, Policy>(static_cast<std::int32_t>(acc), qm, c.output);
+        }
+    }
+    REQUIRE(fits_int32);
+    return out;
+}
+
+template <class Policy>
+gemm_case random_case(std::mt19937& rng, std::size_t m, std::size_t n, std::size_t k, bool per_channel,
+                      bool strided) {
+    gemm_case c;
+    c.m = m;
+    c.n = n;
+    c.k = k;
+    c.lda = strided ? k + 3 : k;
+    c.ldc = strided ? n + 5 : n;
+    std::uniform_int_distribution<int> byte(-128, 127);
+    c.a.resize(m * c.lda);
+    for (auto& v : c.a) v = static_cast<std::int8_t>(byte(rng));
+    c.weights.resize(n * k);
+    for (auto& v : c.weights) v = static_cast<std::int8_t>(byte(rng));  // also -128: the kernels take the full range
+    std::uniform_int_distribution<std::int32_t> bias(-20000, 20000);
+    for (std::size_t i = 0; i < n; ++i) c.bias.push_back(bias(rng));
+    const int zero_points[] = {-128, 127, 0, byte(rng)};
+    c.input_zero_point = zero_points[rng() % 4];
+    // A multiplier that maps the accumulator's spread (about sqrt(k) * 74 * 74)
+    // onto a few dozen output steps: most outputs land inside int8, some clamp.
+    std::uniform_real_distribution<double> spread(0.3, 3.0);
+    const double base = 40.0 / (std::sqrt(double(k)) * 74.0 * 74.0 + 1000.0);
+    for (std::size_t i = 0; i < (per_channel ? n : 1); ++i)
+        c.multipliers.push_back(quantize_multiplier<Policy>(base * spread(rng)));
+    // none, RELU, RELU6-like, RELU_N1_TO_1-like clamps around the output zero point.
+    const std::int32_t zp = byte(rng) / 2;
+    const requantize_params clamps[] = {
+        {zp, -128, 127}, {zp, zp, 127}, {zp, zp, std::min(127, zp + 48)}, {zp, zp - 8, zp + 8}};
+    c.output = clamps[rng() % 4];
+    return c;
+}
+
+// Which code paths run here: every kernel emulated, and the real ones this CPU runs.
+struct path {
+    gemm_int8_isa isa;
+    bool emulated;
+    std::string name() const { return std::string(to_string(isa)) + (emulated ? " (emulated)" : ""); }
+};
+
+std::vector<path> runnable_paths() {
+    std::vector<path> paths;
+    for (gemm_int8_isa isa : all_gemm_int8_isas) {
+        paths.push_back({isa, true});
+        if (isa != gemm_int8_isa::scalar && gemm_int8_isa_supported(isa)) paths.push_back({isa, false});
+    }
+    return paths;
+}
+
+template <class Policy>
+std::vector<std::int8_t> run_path(const path& pth, const gemm_case& c, unsigned threads = 1) {
+    const gemm_int8_packed packed = pack_gemm_int8(c.spec(), pth.isa);
+    std::vector<std::int8_t> out(c.m * c.ldc, sentinel);
+    gemm_int8_options options;
+    options.threads = threads;
+    if (pth.emulated)
+        gemm_int8_emulated<Policy>(packed, c.a.data(), c.m, c.lda, out.data(), c.ldc, options);
+    else
+        gemm_int8<Policy>(packed, c.a.data(), c.m, c.lda, out.data(), c.ldc, options);
+    return out;
+}
+
+// Index of the first differing byte, or -1.
+long first_difference(const std::vector<std::int8_t>& x, const std::vector<std::int8_t>& y) {
+    const auto [ix, iy] = std::mismatch(x.begin(), x.end(), y.begin(), y.end());
+    return ix == x.end() && iy == y.end() ? -1 : long(ix - x.begin());
+}
+
+}  // namespace
+
+TEST_CASE("gemm_int8: hand-computed 1x3 times 3x2, every path") {
+    // a = [1, 2, 3], a_zp = -1 -> a - a_zp = [2, 3, 4]
+    // w[0] = [1, -1, 2]: 2 - 3 + 8 = 7,  + bias 3  -> acc 10
+    // w[1] = [-2, 0, 1]: -4 + 0 + 4 = 0, + bias -6 -> acc -6
+    gemm_case c;
+    c.m = 1, c.n = 2, c.k = 3, c.lda = 3, c.ldc = 2;
+    c.a = {1, 2, 3};
+    c.weights = {1, -1, 2, -2, 0, 1};
+    c.bias = {3, -6};
+    c.input_zero_point = -1;
+    c.output = {2, -128, 127};  // output zero point 2
+
+    for (const path& pth : runnable_paths()) {
+        CAPTURE(pth.name());
+        // Multiplier 0.5 = 2^30 * 2^(0 - 31): srdhm(10, 2^30) = floor((10 + 1) / 2) = 5,
+        // srdhm(-6, 2^30) = floor((-6 + 1) / 2) = -3; + zp 2 -> [7, -1].
+        c.multipliers = {{1 << 30, 0}};
+        CHECK(run_path<double_rounding>(pth, c) == std::vector<std::int8_t>{7, -1});
+        // RELU with zp 2 clamps at 2: [7, 2].
+        c.output = {2, 2, 127};
+        CHECK(run_path<double_rounding>(pth, c) == std::vector<std::int8_t>{7, 2});
+        c.output = {2, -128, 127};
+        // Multiplier 0.25 = 2^30 * 2^(-1 - 31).  Double rounding: 5 / 2 = 2.5 -> 3,
+        // -3 / 2 = -1.5 -> -2 (ties away from zero); + 2 -> [5, 0].
+        c.multipliers = {{1 << 30, -1}};
+        CHECK(run_path<double_rounding>(pth, c) == std::vector<std::int8_t>{5, 0});
+        // Single rounding: (10 * 2^30 + 2^31) >> 32 = 3, (-6 * 2^30 + 2^31) >> 32 = floor(-1) = -1;
+        // + 2 -> [5, 1].
+        CHECK(run_path<single_rounding>(pth, c) == std::vector<std::int8_t>{5, 1});
+        // Per channel: 0.5 for column 0 (-> 7), 0.25 for column 1 (-> 0).
+        c.multipliers = {{1 << 30, 0}, {1 << 30, -1}};
+        CHECK(run_path<double_rounding>(pth, c) == std::vector<std::int8_t>{7, 0});
+    }
+}
+
+TEST_CASE("gemm_int8: every path == the formula at tile edges (double rounding)") {
+    std::mt19937 rng(20240607);
+    const std::size_t ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+    const std::size_t ns[] = {1, 15, 16, 17, 33, 64, 65};
+    const std::size_t ks[] = {1, 3, 4, 5, 63, 64, 65, 1000};
+    const std::vector<path> paths = runnable_paths();
+    int cases = 0, mismatches = 0;
+    for (std::size_t m : ms) {
+        for (std::size_t n : ns) {
+            for (std::size_t k : ks) {
+                for (bool per_channel : {false, true}) {
+                    const bool strided = (m + n + k) % 3 == 0;
+                    const gemm_case c = random_case<double_rounding>(rng, m, n, k, per_channel, strided);
+                    const auto expected = reference_gemm<double_rounding>(c);
+                    for (const path& pth : paths) {
+                        const long diff = first_difference(run_path<double_rounding>(pth, c), expected);
+                        ++cases;
+                        if (diff >= 0) {
+                            ++mismatches;
+                            MESSAGE(pth.name(), " M=", m, " N=", n, " K=", k,
+                                    per_channel ? " per-channel" : " per-tensor", strided ? " strided" : "",
+                                    ": first difference at byte ", diff);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    MESSAGE(cases, " kernel runs over ", paths.size(), " paths");
+    CHECK(mismatches == 0);
+}
+
+TEST_CASE("gemm_int8: every path == the formula under single rounding") {
+    std::mt19937 rng(7);
+    const std::vector<path> paths = runnable_paths();
+    for (std::size_t m : {1, 4, 9}) {
+        for (std::size_t n : {17, 64}) {
+            for (std::size_t k : {5, 64, 300}) {
+                for (bool per_channel : {false, true}) {
+                    const gemm_case c = random_case<single_rounding>(rng, m, n, k, per_channel, false);
+                    const auto expected = reference_gemm<single_rounding>(c);
+                    for (const path& pth : paths) {
+                        CAPTURE(pth.name());
+                        CAPTURE(m);
+                        CAPTURE(n);
+                        CAPTURE(k);
+                        CHECK(first_difference(run_path<single_rounding>(pth, c), expected) == -1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("gemm_int8: extreme sums stay exact (a - a_zp = 255 against w = -128)") {
+    // 1000 * 255 * -128 = -32,640,000 per output: far from int32's limits, but
+    // the u8 offset makes the kernel's raw sum (a + 128) * w differ from the
+    // reference sum by (a_zp + 128) * colsum = 0 * colsum here, and by the
+    // largest correction when a_zp = 127 below.
+    for (std::int32_t zp : {-128, 127}) {
+        gemm_case c;
+        c.m = 3, c.n = 33, c.k = 1000, c.lda = 1000, c.ldc = 33;
+        c.a.assign(c.m * c.k, zp == -128 ? 127 : -128);
+        c.weights.assign(c.n * c.k, -128);
+        c.bias.assign(c.n, 0);
+        c.input_zero_point = zp;
+        c.multipliers = {quantize_multiplier(1.0 / 300000.0)};
+        c.output = {0, -128, 127};
+        const auto expected = reference_gemm<double_rounding>(c);
+        // zp = -128: 255 * -128 * 1000 / 300000 = -108.8 -> -109;  zp = 127: -255 * -128 * 1000 / 300000 -> 109.
+        CHECK(expected[0] == (zp == -128 ? -109 : 109));
+        for (const path& pth : runnable_paths()) {
+            CAPTURE(pth.name());
+            CHECK(run_path<double_rounding>(pth, c) == expected);
+        }
+    }
+}
+
+TEST_CASE("gemm_int8: threads give the same bytes") {
+    std::mt19937 rng(99);
+    const gemm_case c = random_case<double_rounding>(rng, 9, 200, 70, true, true);
+    const auto expected = reference_gemm<double_rounding>(c);
+    for (const path& pth : runnable_paths()) {
+        CAPTURE(pth.name());
+        for (unsigned threads : {2u, 3u, 64u}) CHECK(run_path<double_rounding>(pth, c, threads) == expected);
+    }
+}
+
+TEST_CASE("gemm_int8: explicit scratch") {
+    std::mt19937 rng(5);
+    const gemm_case c = random_case<double_rounding>(rng, 5, 20, 37, false, false);
+    const gemm_int8_packed packed = pack_gemm_int8(c.spec());
+    std::vector<std::byte, aligned_allocator<std::byte>> scratch(gemm_int8_scratch_bytes(packed, c.m));
+    std::vector<std::int8_t> out(c.m * c.n);
+    gemm_int8_options options;
+    options.scratch = scratch;
+    gemm_int8(packed, c.a.data(), c.m, c.lda, out.data(), c.ldc, options);
+    CHECK(out == reference_gemm<double_rounding>(c));
+}
+
+TEST_CASE("gemm_int8: the machine's kernel") {
+    const cpu_features& f = host_cpu_features();
+    // This binary runs, so the CPU has what the compiler was allowed to emit.
+#if defined(__AVX2__)
+    CHECK(f.avx2);
+#endif
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    CHECK(f.avx512_vnni);
+    CHECK(f.avx512bw);
+#endif
+#if defined(__AVXVNNI__)
+    CHECK(f.avx_vnni);
+#endif
+    CHECK(gemm_int8_isa_supported(best_gemm_int8_isa()));
+    CHECK(gemm_int8_isa_supported(gemm_int8_isa::scalar));
+    if (f.avx2 && QTL_KERNELS_X86_TARGETS) CHECK(best_gemm_int8_isa() != gemm_int8_isa::scalar);
+    if (f.avx512_vnni && f.avx512bw && f.avx512vl && QTL_KERNELS_X86_TARGETS)
+        CHECK(best_gemm_int8_isa() == gemm_int8_isa::avx512_vnni);
+    MESSAGE("gemm_int8 kernel on this machine: ", to_string(best_gemm_int8_isa()), " (avx2 ", f.avx2, ", avx512_vnni ",
+            f.avx512_vnni, ", avx_vnni ", f.avx_vnni, ")");
+}
+
+TEST_CASE("gemm_int8: packing errors name what is wrong") {
+    const std::vector<std::int8_t> w(6, 1);
+    const std::vector<std::int32_t> bias(2, 0);
+    const std::vector<quantized_multiplier> one{{1 << 30, 0}};
+    const gemm_int8_spec good{3, 2, w, bias, 0, one, {0, -128, 127}};
+    CHECK_NOTHROW(pack_gemm_int8(good, gemm_int8_isa::scalar));
+
+    auto spec = good;
+    spec.k = 0;
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: k and n must be > 0, got k = 0, n = 2", qtl::error);
+    spec = good;
+    spec.k = 4;
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: weights must hold n * k = 2 * 4 values ([n][k]), got 6",
+                         qtl::error);
+    spec = good;
+    spec.bias = std::span<const std::int32_t>(bias).first(1);
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: bias must be empty or hold n = 2 values, got 1", qtl::error);
+    spec = good;
+    spec.input_zero_point = 128;
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: input zero point must be in [-128, 127], got 128",
+                         qtl::error);
+    const std::vector<quantized_multiplier> three(3, {1 << 30, 0});
+    spec = good;
+    spec.multipliers = three;
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec),
+                         "gemm_int8: multipliers must hold 1 (per-tensor) or n = 2 (per-channel) values, got 3",
+                         qtl::error);
+    const std::vector<quantized_multiplier> big_shift{{1 << 30, 0}, {1 << 30, 31}};
+    spec = good;
+    spec.multipliers = big_shift;
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: shift of multiplier 1 must be in [-31, 30], got 31",
+                         qtl::error);
+    spec = good;
+    spec.output = {-129, -128, 127};
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec), "gemm_int8: output zero point must be in [-128, 127], got -129",
+                         qtl::error);
+    spec = good;
+    spec.output = {0, 10, 5};
+    CHECK_THROWS_WITH_AS(pack_gemm_int8(spec),
+                         "gemm_int8: activation range must be a non-empty range within [-128, 127], got [10, 5]",
+                         qtl::error);
+    spec.output = {0, -128, 128};
+    CHECK_THROWS_AS(pack_gemm_int8(spec), qtl::error);
+}
+
+TEST_CASE("gemm_int8: run errors name what is wrong") {
+    const std::vector<std::int8_t> w(6, 1);
+    const std::vector<quantized_multiplier> one{{1 << 30, 0}};
+    const gemm_int8_packed packed = pack_gemm_int8({3, 2, w, {}, 0, one, {0, -128, 127}});
+    std::vector<std::int8_t> a(12, 1), out(8, 0);
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, a.data(), 2, 2, out.data(), 2),
+                         "gemm_int8: activation row stride must be >= k = 3, got 2", qtl::error);
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, a.data(), 2, 3, out.data(), 1),
+                         "gemm_int8: output row stride must be >= n = 2, got 1", qtl::error);
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, nullptr, 2, 3, out.data(), 2),
+                         "gemm_int8: activation and output pointers must not be null", qtl::error);
+    gemm_int8_options options;
+    options.threads = 0;
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, a.data(), 2, 3, out.data(), 2, options),
+                         "gemm_int8: threads must be >= 1, got 0", qtl::error);
+    std::vector<std::byte, aligned_allocator<std::byte>> scratch(128);
+    options.threads = 1;
+    options.scratch = std::span<std::byte>(scratch).first(1);
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, a.data(), 2, 3, out.data(), 2, options),
+                         doctest::Contains("gemm_int8: scratch must hold"), qtl::error);
+    options.scratch = std::span<std::byte>(scratch).subspan(1);
+    CHECK_THROWS_WITH_AS(gemm_int8(packed, a.data(), 2, 3, out.data(), 2, options),
+                         "gemm_int8: scratch must be 64-byte aligned", qtl::error);
+    CHECK_THROWS_WITH_AS(gemm_int8(gemm_int8_packed{}, a.data(), 2, 3, out.data(), 2),
+                         "gemm_int8: the packed weights are empty (pack_gemm_int8 first)", qtl::error);
+    // m == 0 is an empty product, not an error.
+    CHECK_NOTHROW(gemm_int8(packed, a.data(), 0, 3, out.data(), 2));
+
+    // A kernel the CPU lacks is refused, never executed.
+    for (gemm_int8_isa isa : all_gemm_int8_isas) {
+        if (gemm_int8_isa_supported(isa)) continue;
+        CAPTURE(to_string(isa));
+        const gemm_int8_packed foreign = pack_gemm_int8({3, 2, w, {}, 0, one, {0, -128, 127}}, isa);
+        CHECK_THROWS_WITH_AS(gemm_int8(foreign, a.data(), 2, 3, out.data(), 2), doctest::Contains("kernel, which this"),
+                             qtl::error);
+    }
+}
