@@ -20,6 +20,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -319,8 +320,12 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
     };
     const auto unary = [&]() {
         same_type(in(0), out(0));
-        const auto [is, iz] = scalar_quant(in(0), where);
-        const auto [os, oz] = scalar_quant(out(0), where);
+        float is = 0;
+        std::int32_t iz = 0;
+        std::tie(is, iz) = scalar_quant(in(0), where);
+        float os = 0;
+        std::int32_t oz = 0;
+        std::tie(os, oz) = scalar_quant(out(0), where);
         return unary_quant{is, iz, os, oz};
     };
 
@@ -335,8 +340,12 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
             check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
             return on_activation_type(x, where, [&]<class T>() -> step {
                 using bias_t = ops::fully_connected_bias_t<T>;
-                const auto [is, iz] = scalar_quant(x, where);
-                const auto [os, oz] = scalar_quant(y, where);
+                float is = 0;
+                std::int32_t iz = 0;
+                std::tie(is, iz) = scalar_quant(x, where);
+                float os = 0;
+                std::int32_t oz = 0;
+                std::tie(os, oz) = scalar_quant(y, where);
                 auto fill = [&](auto& p) {
                     p.input_shape = tensor_at(x).shape;
                     p.weights_shape = tensor_at(w).shape;
@@ -373,8 +382,12 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
             check(is_constant(w), where, describe_tensor(w), " (filter) must be constant");
             return on_activation_type(x, where, [&]<class T>() -> step {
                 using bias_t = ops::conv_bias_t<T>;
-                const auto [is, iz] = scalar_quant(x, where);
-                const auto [os, oz] = scalar_quant(y, where);
+                float is = 0;
+                std::int32_t iz = 0;
+                std::tie(is, iz) = scalar_quant(x, where);
+                float os = 0;
+                std::int32_t oz = 0;
+                std::tie(os, oz) = scalar_quant(y, where);
                 auto fill = [&](auto& p, const auto& opt) {
                     p.input_shape = tensor_at(x).shape;
                     p.filter_shape = tensor_at(w).shape;
@@ -455,9 +468,15 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
             same_type(a, y);
             same_type(b, y);
             return on_activation_type(a, where, [&]<class T>() -> step {
-                const auto [s1, z1] = scalar_quant(a, where);
-                const auto [s2, z2] = scalar_quant(b, where);
-                const auto [so, zo] = scalar_quant(y, where);
+                float s1 = 0;
+                std::int32_t z1 = 0;
+                std::tie(s1, z1) = scalar_quant(a, where);
+                float s2 = 0;
+                std::int32_t z2 = 0;
+                std::tie(s2, z2) = scalar_quant(b, where);
+                float so = 0;
+                std::int32_t zo = 0;
+                std::tie(so, zo) = scalar_quant(y, where);
                 auto fill = [&](auto& p, activation_function_type act) {
                     p.input1_shape = tensor_at(a).shape;
                     p.input2_shape = tensor_at(b).shape;
@@ -498,7 +517,9 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
                 std::vector<tensor_view<const T>> inputs;
                 for (std::size_t k = 0; k < o.inputs.size(); ++k) {
                     same_type(in(k), y);
-                    const auto [s, z] = scalar_quant(in(k), where);
+                    float s = 0;
+                    std::int32_t z = 0;
+                    std::tie(s, z) = scalar_quant(in(k), where);
                     p.input_shapes.push_back(tensor_at(in(k)).shape);
                     p.input_scales.push_back(s);
                     p.input_zero_points.push_back(z);
