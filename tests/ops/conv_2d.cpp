@@ -547,6 +547,27 @@ TEST_CASE("conv_2d: SIMD eval == reference eval on random specs at tile-edge cha
     }
 }
 
+TEST_CASE("conv_2d int8 1x1 stride 1 runs the GEMM kernels and equals the reference") {
+    std::mt19937 rng(77);
+    for (const int out_channels : edge_channel_counts()) {
+        CAPTURE(out_channels);
+        for (int rep = 0; rep < 3; ++rep) {
+            random_conv_spec spec = random_spec(rng, out_channels, 1);
+            spec.kh = spec.kw = 1;
+            spec.stride_h = spec.stride_w = 1;
+            spec.channels = 1 + int(rng() % 70);  // K tails of every kernel
+            random_conv<std::int8_t, std::int8_t> conv(rng, spec);
+            const auto p = qtl::ops::prepare(conv.params);
+            REQUIRE(p.pointwise);
+            CHECK(run_simd(p, conv.input) == run_reference(p, conv.input));
+            random_conv<std::int8_t, qtl::int4> conv4(rng, spec);
+            const auto p4 = qtl::ops::prepare(conv4.params);
+            REQUIRE(p4.pointwise);
+            CHECK(run_simd(p4, conv4.input) == run_reference(p4, conv4.input));
+        }
+    }
+}
+
 TEST_CASE("conv_2d 16x8: SIMD int32 partial sums widen exactly past 256 taps") {
     // 3x3 x 300 input channels = 2700 taps per output; the SIMD path sums at
     // most 256 of them in int32 lanes before widening to int64.

@@ -45,6 +45,7 @@
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/kernels/gemm_int8.hpp"
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/ops/padding.hpp"
 #include "qtl/quant/quant_params.hpp"
@@ -114,6 +115,11 @@ struct conv_2d_prepared {
     std::int32_t group_channels_padded = 0;
     std::vector<std::int32_t> packed_filter;  // [groups][KH][KW][I][group_channels_padded]
     std::vector<bias_type> packed_bias;       // [groups][group_channels_padded]
+
+    // int8 1x1 convolutions with stride 1 and no groups are a GEMM over the
+    // N*H*W pixels: they run on the kernels of kernels/gemm_int8.hpp.
+    bool pointwise = false;
+    kernels::gemm_int8_packed gemm;
 };
 
 namespace detail::conv {
@@ -334,6 +340,25 @@ conv_2d_prepared<Activation> prepare(const conv_2d_params<Activation, Weight>& p
                     p.packed_filter[(((g * kh + y) * kw + x) * ic + i) * padded + og] =
                         p.filter[((o * kh + y) * kw + x) * ic + i];
     }
+
+    if constexpr (std::is_same_v<Activation, std::int8_t>) {
+        p.pointwise = kh == 1 && kw == 1 && p.stride_height == 1 && p.stride_width == 1 && groups == 1 &&
+                      p.padding.height.before == 0 && p.padding.width.before == 0 &&
+                      p.output_shape[1] == params.input_shape[1] && p.output_shape[2] == params.input_shape[2];
+        if (p.pointwise) {
+            std::vector<quantized_multiplier> multipliers;
+            for (std::size_t o = 0; o < std::size_t(out_channels); ++o) multipliers.push_back({p.multipliers[o], p.shifts[o]});
+            kernels::gemm_int8_spec spec;
+            spec.k = ic;
+            spec.n = std::size_t(out_channels);
+            spec.weights = p.filter;  // [O, 1, 1, I] is [n][k]
+            spec.bias = p.bias;
+            spec.input_zero_point = params.input_zero_point;
+            spec.multipliers = multipliers;
+            spec.output = p.output;
+            p.gemm = kernels::pack_gemm_int8(spec);
+        }
+    }
     return p;
 }
 
@@ -453,6 +478,15 @@ void eval(const conv_2d_prepared<Activation>& p, std::type_identity_t<tensor_vie
           " int32 lanes, this instruction set has ", int32_lanes<A>);
     constexpr bool wide = std::is_same_v<Activation, std::int16_t>;
     using acc_type = std::conditional_t<wide, std::int64_t, std::int32_t>;
+    if constexpr (!wide) {
+        if (p.pointwise) {
+            const std::size_t pixels = std::size_t(p.input_shape[0]) * std::size_t(p.input_shape[1]) *
+                                       std::size_t(p.input_shape[2]);
+            kernels::gemm_int8(p.gemm, input.data.data(), pixels, std::size_t(p.input_shape[3]), output.data.data(),
+                               std::size_t(p.output_shape[3]));
+            return;
+        }
+    }
 
     const std::size_t batches = std::size_t(p.input_shape[0]);
     const std::size_t in_image = std::size_t(p.input_shape[1]) * std::size_t(p.input_shape[2]) * std::size_t(p.input_shape[3]);

@@ -37,20 +37,17 @@
 //    and every earlier reference kernel use the fixed-point path above, which
 //    is what qtl implements.
 //
-// SIMD path (eval): prepare() folds the input offset into the bias,
-//   folded_bias[o] = bias[o] + input_offset * sum_i w[o, i]   (mod 2^32),
-// so the inner loop is a pure dot product of the raw int8 input with the
-// weights.  The accumulator is int32 and wraps exactly like TFLite's on
-// overflow, and the reference (which keeps TFLite's (x + offset) * w form)
-// agrees mod 2^32, hence bit for bit.  Weight rows are stored zero padded to a
-// multiple of 32 values (and to a multiple of 4 rows), the input rows are
-// widened to int16 once, and an int16 multiply-add (pmaddwd on x86: SSE2,
-// AVX2, AVX-512BW, weights sign-extended in registers; portable xsimd
-// elsewhere) accumulates 4 output channels per pass over an input row.  16x8 accumulates chunks of 256 products in int32 (at
-// most 256 * 2^22 = 2^30 in magnitude, exact) and sums the chunks in int64.
-// The requantization is requantize_n / requantize_channels_n for int8 and
-// the scalar 64-bit stage below for 16x8, the same stage as the reference.
-// This is a real vectorized path, not the final GEMM (VNNI kernels come later).
+// SIMD path (eval):
+//  - int8: the GEMM kernels of kernels/gemm_int8.hpp (AVX-512 VNNI, AVX-VNNI,
+//    AVX2 or scalar, the best this CPU runs, chosen when prepare() packs the
+//    weights), with the input offset folded into the bias and the
+//    requantization fused into the kernel; bit-exact with the reference
+//    (tested there at every tile edge, and here against reference::eval).
+//  - 16x8: weight rows zero padded to a multiple of 32 values (and of 4
+//    rows), input rows widened to int16 once, an int16 multiply-add (pmaddwd:
+//    SSE2, AVX2, AVX-512BW; portable xsimd elsewhere) over 4 output channels
+//    per pass; chunks of 256 products in int32 (at most 2^30, exact) summed in
+//    int64, then the scalar 64-bit requantization stage the reference uses.
 //
 // TFLite op versions (GetBuiltinOperatorVersion in tools/versioning/op_version.cc,
 // whose checks run in this order): int16 in + int4 weights + int16 out: 13;
@@ -83,6 +80,7 @@
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
+#include "qtl/kernels/gemm_int8.hpp"
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/quant/quant_params.hpp"
 
@@ -160,8 +158,10 @@ struct fully_connected_prepared {
     std::vector<std::int32_t> shifts;
     requantize_params requant;
 
-    // What the SIMD path reads.
-    std::vector<accumulator_type> folded_bias;  // [O]: bias + input_offset * row sum (mod 2^32 for int32)
+    // What the SIMD path reads.  int8: the GEMM kernel's packed weights
+    // (kernels/gemm_int8.hpp, the best kernel this CPU runs).  16x8: the rows below.
+    kernels::gemm_int8_packed gemm;
+    std::vector<accumulator_type> folded_bias;  // [O] (16x8: the bias; the input offset is 0)
     std::size_t padded_depth = 0;               // I rounded up to a multiple of 32
     std::vector<std::int8_t> packed_weights;    // [O rounded up to 4, padded_depth], zero padded
 };
@@ -608,64 +608,58 @@ fully_connected_prepared<In, Policy> prepare(const fully_connected_params<In, We
     }
     p.requant = activation_range<In>(params.activation, params.output_scale, params.output_zero_point);
 
-    // SIMD layout: widened rows, zero padded; the input offset folded into the bias.
+    if constexpr (!is_16x8) {
+        std::vector<quantized_multiplier> multipliers;
+        for (std::size_t c = 0; c < channels; ++c) multipliers.push_back({p.multipliers[c], p.shifts[c]});
+        kernels::gemm_int8_spec spec;
+        spec.k = input_depth;
+        spec.n = output_depth;
+        spec.weights = p.weights;
+        spec.bias = p.bias;
+        spec.input_zero_point = params.input_zero_point;
+        spec.multipliers = multipliers;
+        spec.output = p.requant;
+        p.gemm = kernels::pack_gemm_int8(spec);
+        return p;
+    }
+
+    // 16x8 SIMD layout: widened rows, zero padded.
     p.padded_depth = fc::round_up(input_depth, fc::depth_step);
     const std::size_t padded_rows = fc::round_up(output_depth, fc::row_block);
     p.packed_weights.assign(padded_rows * p.padded_depth, 0);
     p.folded_bias.resize(output_depth);
     for (std::size_t o = 0; o < output_depth; ++o) {
-        std::int64_t row_sum = 0;
-        for (std::size_t i = 0; i < input_depth; ++i) {
-            const std::int8_t w = p.weights[o * input_depth + i];
-            p.packed_weights[o * p.padded_depth + i] = w;
-            row_sum += w;
-        }
-        const bias_type bias = p.bias.empty() ? bias_type{0} : p.bias[o];
-        if constexpr (is_16x8) {
-            p.folded_bias[o] = bias;  // the input offset is 0
-        } else {
-            const auto offset_sum = static_cast<std::uint32_t>(static_cast<std::int64_t>(p.input_offset) * row_sum);
-            p.folded_bias[o] = fc::wrapping_add(bias, static_cast<std::int32_t>(offset_sum));
-        }
+        for (std::size_t i = 0; i < input_depth; ++i) p.packed_weights[o * p.padded_depth + i] = p.weights[o * input_depth + i];
+        p.folded_bias[o] = p.bias.empty() ? bias_type{0} : p.bias[o];
     }
     return p;
 }
 
 // SIMD evaluation: bit-identical to reference::eval.  `input` and `output`
-// must have the prepared shapes and must not overlap.  All input rows are
-// widened first, then each block of 4 weight rows (in L1) meets every input row.
+// must have the prepared shapes and must not overlap.  int8 runs the GEMM
+// kernels (VNNI / AVX2 / scalar, chosen by CPU at prepare time); 16x8 the
+// xsimd dot products below, on arch A.
 template <class A = xsimd::default_arch, class In, rounding_policy Policy>
 void eval(const fully_connected_prepared<In, Policy>& p, std::type_identity_t<tensor_view<const In>> input,
           std::type_identity_t<tensor_view<In>> output) {
     namespace fc = detail::fully_connected;
     fc::check_eval_shapes(p.input_shape, p.output_shape, input.shape, output.shape);
-    const std::size_t rows = p.rows, depth = p.padded_depth, in_depth = p.input_depth, out_depth = p.output_depth;
-    const std::size_t padded_rows = fc::round_up(out_depth, fc::row_block);
-    std::vector<std::int16_t> x(rows * depth, 0);  // the input rows widened; the padding stays 0
-    for (std::size_t r = 0; r < rows; ++r) {
-        const In* in_row = input.data.data() + r * in_depth;
-        std::copy(in_row, in_row + in_depth, x.begin() + static_cast<std::ptrdiff_t>(r * depth));
-    }
-
     if constexpr (std::is_same_v<In, std::int8_t>) {
-        std::vector<std::int32_t> acc(rows * padded_rows);
-        for (std::size_t o = 0; o < padded_rows; o += fc::row_block) {
-            const std::int8_t* w = p.packed_weights.data() + o * depth;
-            for (std::size_t r = 0; r < rows; ++r)
-                fc::dot_4_rows<A>(x.data() + r * depth, w, depth, depth, acc.data() + r * padded_rows + o);
-        }
-        for (std::size_t r = 0; r < rows; ++r) {
-            std::int32_t* acc_row = acc.data() + r * padded_rows;
-            for (std::size_t o = 0; o < out_depth; ++o) acc_row[o] = fc::wrapping_add(acc_row[o], p.folded_bias[o]);
-            In* out_row = output.data.data() + r * out_depth;
-            if (p.per_channel) {
-                requantize_channels_n<In, Policy, A>(acc_row, out_depth, p.multipliers.data(), p.shifts.data(),
-                                                     out_depth, p.requant, out_row);
-            } else {
-                requantize_n<In, Policy, A>(acc_row, out_depth, {p.multipliers[0], p.shifts[0]}, p.requant, out_row);
-            }
-        }
+        // The GEMM kernel picked at prepare time; A does not apply to it.
+        kernels::gemm_int8<Policy>(p.gemm, input.data.data(), p.rows, p.input_depth, output.data.data(),
+                                   p.output_depth);
     } else {
+        // 16x8: all input rows are widened first, then each block of 4
+        // weight rows (in L1) meets every input row; int32 partial sums of at
+        // most 256 products (exact), accumulated in int64.
+        const std::size_t rows = p.rows, depth = p.padded_depth, in_depth = p.input_depth;
+        const std::size_t out_depth = p.output_depth;
+        const std::size_t padded_rows = fc::round_up(out_depth, fc::row_block);
+        std::vector<std::int16_t> x(rows * depth, 0);  // the input rows widened; the padding stays 0
+        for (std::size_t r = 0; r < rows; ++r) {
+            const In* in_row = input.data.data() + r * in_depth;
+            std::copy(in_row, in_row + in_depth, x.begin() + static_cast<std::ptrdiff_t>(r * depth));
+        }
         std::vector<std::int64_t> acc(rows * padded_rows, 0);
         std::int32_t partial[fc::row_block];
         for (std::size_t o = 0; o < padded_rows; o += fc::row_block) {
