@@ -33,6 +33,7 @@
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/ops/detail/int16_lanes.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
 #include "qtl/ops/lookup_table.hpp"
 
@@ -147,21 +148,9 @@ void eval(const logistic_prepared<T>& p, tensor_view<const T> input, tensor_view
     if constexpr (std::is_same_v<T, std::int8_t>) {
         lookup_n(p.table, in, n, out);
     } else {
-        using batch = xsimd::batch<std::int32_t, A>;
-        constexpr std::size_t lanes = batch::size;
-        constexpr std::size_t chunk = 512;
-        alignas(64) std::int32_t wide[chunk];
-        alignas(A::alignment()) std::int32_t tail[lanes];
-        for (std::size_t i = 0; i < n; i += chunk) {
-            const std::size_t m = std::min(chunk, n - i);
-            for (std::size_t j = 0; j < m; ++j) wide[j] = in[i + j];
-            for (std::size_t j = 0; j < m; j += lanes) {
-                const std::size_t count = std::min(lanes, m - j);
-                const batch q = qtl::detail::fixedpoint::load_lanes<A>(wide + j, count, tail);
-                qtl::detail::fixedpoint::store_lanes(detail::logistic_op::logistic_int16<A>(q, p.rescale),
-                                                     out + i + j, count);
-            }
-        }
+        detail::map_int16_lanes<A>(in, n, out, [&](xsimd::batch<std::int32_t, A> q) {
+            return detail::logistic_op::logistic_int16<A>(q, p.rescale);
+        });
     }
 }
 
