@@ -355,3 +355,26 @@ TEST_CASE("errors: unsupported op, missing calibration, non-finite weights, floa
     CHECK_THROWS_WITH_AS(qtl::convert(f.g, ranges({{f.x, {0.0f, 1.0f}}, {f.y, {0.0f, 1.0f}}}), o),
                          doctest::Contains("not supported by qtl's converter yet"), qtl::error);
 }
+
+TEST_CASE("16x8 mode keeps HARD_SWISH at int8 (TFLite has no int16 kernel for it), with conversions around it") {
+    qtl::graph g;
+    auto x = g.add_activation("x", {1, 4});
+    auto h = g.add_activation("h", {1, 4});
+    auto y = g.add_activation("y", {1, 4});
+    g.add_node(B::HARD_SWISH, {}, {x}, {h}, "hs");
+    g.add_node(B::RELU, {}, {h}, {y}, "relu");
+    g.inputs = {x};
+    g.outputs = {y};
+    const auto cal = ranges({{x, {-3.0f, 3.0f}}, {h, {-0.375f, 3.0f}}, {y, {0.0f, 3.0f}}});
+    qtl::conversion_options o;
+    o.scheme = qtl::int16x8_scheme::layer();
+    qtl::conversion_report report;
+    const auto m = round_trip(qtl::convert(g, cal, o, &report));
+    const auto& ops = m.main().operators;
+    REQUIRE(ops.size() == 4);  // HARD_SWISH (int8), DEQUANTIZE, QUANTIZE (to int16), RELU (int16)
+    CHECK(ops[0].builtin_code == B::HARD_SWISH);
+    CHECK(model_tensor(m, ops[0].outputs[0]).type == T::INT8);
+    CHECK(model_tensor(m, ops[3].outputs[0]).type == T::INT16);
+    REQUIRE(report.notes.size() == 1);
+    CHECK(report.notes[0].find("no int16 HARD_SWISH") != std::string::npos);
+}

@@ -224,6 +224,9 @@ private:
                   n.name, ")");
             if (n.op == tflite::builtin_operator::FULLY_CONNECTED) s.weights.granularity = weight_granularity::per_tensor;
         }
+        // TFLite has no int16 HARD_SWISH: a 16x8 model keeps it at int8
+        if (s.activations == activation_precision::int16 && n.op == tflite::builtin_operator::HARD_SWISH)
+            s.activations = activation_precision::int8;
         return s;
     }
 
@@ -231,6 +234,12 @@ private:
         for (std::size_t i = 0; i < g_.nodes.size(); ++i) {
             const auto& n = g_.nodes[i];
             const auto where = g_.describe_node(static_cast<std::int32_t>(i));
+            if (n.op == tflite::builtin_operator::HARD_SWISH && scheme_of(n).activations == activation_precision::int8) {
+                auto it = o_.layers.find(n.name);
+                const auto asked = it == o_.layers.end() ? o_.scheme : it->second;
+                if (asked.activations == activation_precision::int16)
+                    note(where + ": kept at int8 activations (TFLite has no int16 HARD_SWISH kernel)");
+            }
             if (!is_quantizable_op(n.op))
                 throw error(where, "qtl cannot quantize " + tflite::describe(n.op) +
                                        ". Ways out: replace it in the float model with ops qtl quantizes (" +

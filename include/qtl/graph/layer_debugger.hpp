@@ -43,7 +43,7 @@ struct tensor_error {
     double max_abs_error = 0;
     float float_min = 0, float_max = 0;  // what the float graph produced on the debug set
     float quant_min = 0, quant_max = 0;  // what the quantized tensor can represent
-    double clipped_fraction = 0;          // float values more than half a step outside [quant_min, quant_max]
+    double clipped_fraction = 0;          // float values more than one step outside [quant_min, quant_max]
     std::vector<std::size_t> histogram;   // float values over [hist_lo, hist_hi], for plots
     float hist_lo = 0, hist_hi = 0;
 };
@@ -167,8 +167,9 @@ inline layer_report debug_layers(const graph& g, const tflite::model& model, con
                 a.noise += (x - xq) * (x - xq);
                 a.max_abs = std::max(a.max_abs, std::abs(x - xq));
                 a.seen.include(f[i]);
-                // rounding covers half a step beyond the end codes; past that the value is clipped
-                if (x < lo - s / 2 || x > hi + s / 2) ++a.clipped;
+                // within a step of the end codes the error is a rounding error
+                // (e.g. SOFTMAX's 1.0 on a grid ending at 255/256); past that it is clipping
+                if (x < lo - s || x > hi + s) ++a.clipped;
                 // histogram over the quantized range widened by a quarter on each side
                 const double pos = (x - (lo - width / 4)) / (1.5 * width) * 64.0;
                 a.histogram[static_cast<std::size_t>(std::clamp(pos, 0.0, 63.0))]++;
