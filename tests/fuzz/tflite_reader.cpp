@@ -1,4 +1,5 @@
-// libFuzzer target: the .tflite reader must turn any input into either a
+// libFuzzer target: the .tflite reader, and the float-model import that
+// builds a qtl::graph from what it read, must turn any input into either a
 // model or a qtl::error, never a crash, a sanitizer report or another
 // exception.  Seeds: the real models of ../shared/models (scripts/fuzz.sh).
 #include <cstddef>
@@ -6,6 +7,7 @@
 #include <span>
 #include <variant>
 
+#include "qtl/graph/from_tflite.hpp"
 #include "qtl/io/tflite/reader.hpp"
 
 namespace {
@@ -40,6 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto m = qtl::tflite::read_model(bytes, {.repair_quantized_dimension = repair});
             volatile std::size_t sink = walk(m);
             (void)sink;
+            const auto g = qtl::graph_from_tflite(m);
+            sink = g.tensors.size() + g.nodes.size();
         } catch (const qtl::error&) {
         }
     }

@@ -76,3 +76,110 @@ TEST_CASE("executor: wrong input sizes and types are errors") {
     CHECK_THROWS_AS(run.set_input<std::int16_t>(1, short_input), qtl::error);  // one input only
     CHECK_THROWS_AS(run.output<std::int16_t>(3), qtl::error);
 }
+
+// ---- float and dynamic-range (hybrid) models ---------------------------------
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+#include "qtl/graph/builder.hpp"
+#include "qtl/graph/convert_dynamic_range.hpp"
+#include "qtl/graph/float_executor.hpp"
+#include "qtl/graph/from_tflite.hpp"
+#include "qtl/graph/to_tflite.hpp"
+
+TEST_CASE("executor: TensorFlow's float hello_world model approximates sin, float and dynamic-range") {
+    // The float model TensorFlow's example trained to y = sin(x) on [0, 2 pi]:
+    // the executor's float path must reproduce the float graph executor
+    // exactly (same kernels) and sin(x) to the model's accuracy; its
+    // dynamic-range conversion stays close to the float model.
+    const auto m = qtl::tflite::read_model(qtl::test::shared_file("models/hello_world_float.tflite"));
+    const qtl::graph g = qtl::graph_from_tflite(m);
+    qtl::tflite::executor run(m);
+    qtl::tflite::executor hybrid(qtl::convert_dynamic_range(g));
+    qtl::float_executor ref(g);
+    float worst_sin = 0.0f, worst_hybrid = 0.0f;
+    for (int i = 0; i <= 100; ++i) {
+        const float x = static_cast<float>(2.0 * std::numbers::pi * i / 100.0);
+        const std::vector<float> in = {x};
+        run.set_input<float>(0, in);
+        run.invoke();
+        hybrid.set_input<float>(0, in);
+        hybrid.invoke();
+        ref.set_input(0, in);
+        ref.invoke();
+        const float y = run.output<float>(0)[0];
+        CHECK(y == ref.output(0)[0]);
+        worst_sin = std::max(worst_sin, std::abs(y - std::sin(x)));
+        worst_hybrid = std::max(worst_hybrid, std::abs(hybrid.output<float>(0)[0] - y));
+    }
+    MESSAGE("hello_world float: max |y - sin x| = ", worst_sin, ", max |hybrid - float| = ", worst_hybrid);
+    CHECK(worst_sin < 0.1f);
+    CHECK(worst_hybrid < 0.05f);
+}
+
+TEST_CASE("executor: float ops match the float graph executor") {
+    // The executor and qtl::float_executor share the float kernels, so a float
+    // model must give the same bits: this checks the executor's wiring of
+    // every float op (shapes, options, operands).
+    std::mt19937 rng(17);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    const auto values = [&](std::size_t n) {
+        std::vector<float> v(n);
+        for (auto& x : v) x = d(rng);
+        return v;
+    };
+    qtl::graph_builder b;
+    auto x = b.input("x", {1, 6, 6, 4});
+    const auto f = values(5 * 3 * 3 * 4), fb = values(5), dw = values(3 * 3 * 5), dwb = values(5);
+    auto c = b.conv_2d(x, "conv", f, {5, 3, 3, 4}, fb, {.padding = qtl::tflite::padding::SAME});
+    auto dc = b.depthwise_conv_2d(b.leaky_relu(c, 0.1f), "dw", dw, {1, 3, 3, 5}, dwb,
+                                  {.padding = qtl::tflite::padding::SAME, .activation = qtl::fused_activation::relu6});
+    auto avg = b.average_pool_2d(b.hard_swish(dc), {.filter = 2});
+    auto mx = b.max_pool_2d(b.tanh(c), {.filter = 2});
+    auto cat = b.concatenation({avg, mx}, 3);
+    auto padded = b.pad(b.logistic(cat), {{0, 0}, {1, 0}, {0, 1}, {0, 0}});
+    auto t = b.transpose(padded, {0, 3, 1, 2});
+    auto m = b.mean(t, {2}, true);
+    auto s = b.sub(b.mul(m, m), m);
+    const auto w = values(3 * 40), wb = values(3);
+    auto y = b.fully_connected(b.reshape(s, {1, 40}), "dense", w, {3, 40}, wb);
+    b.output(b.softmax(b.relu6(y)));
+    b.output(b.add(b.relu(mx), mx));
+    const qtl::graph g = std::move(b).build();
+
+    const auto input = values(6 * 6 * 4);
+    qtl::float_executor ref(g);
+    ref.set_input(0, input);
+    ref.invoke();
+    for (auto path : {qtl::tflite::kernel_path::simd, qtl::tflite::kernel_path::reference}) {
+        qtl::tflite::executor run(qtl::graph_to_tflite(g), path);
+        run.set_input<float>(0, input);
+        run.invoke();
+        for (std::size_t o = 0; o < 2; ++o) {
+            const auto got = run.output<float>(o);
+            const auto want = ref.output(o);
+            REQUIRE(got.size() == want.size());
+            for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == want[i]);
+        }
+    }
+}
+
+TEST_CASE("executor: hybrid ops refuse what TFLite refuses") {
+    // A depthwise hybrid filter with one scale for two channels: TFLite would
+    // read past its scale array; qtl refuses it when preparing the model.
+    qtl::graph_builder b;
+    auto x = b.input("x", {1, 3, 3, 2});
+    const std::vector<float> f(3 * 3 * 2, 0.5f), bias(2, 0.0f);
+    b.output(b.depthwise_conv_2d(x, "dw", f, {1, 3, 3, 2}, bias));
+    auto m = qtl::convert_dynamic_range(std::move(b).build());
+    auto& w = m.subgraphs[0].tensors[static_cast<std::size_t>(m.subgraphs[0].operators[0].inputs[1])];
+    REQUIRE(w.quantization.has_value());
+    w.quantization->scale = {0.5f};
+    w.quantization->zero_point = {0};
+    w.quantization->params.scales = {0.5f};
+    w.quantization->params.zero_points = {0};
+    w.quantization->params.axis = -1;
+    CHECK_THROWS_AS(qtl::tflite::executor{m}, qtl::error);
+}

@@ -11,6 +11,13 @@
 //
 // kernel_path::reference runs the scalar reference ops (TFLite's reference
 // kernel arithmetic) instead of the SIMD ones; both give the same bytes.
+//
+// Float and dynamic-range ("hybrid") models run too: an operator whose data
+// input is FLOAT32 runs TFLite's float semantics with the kernels of
+// kernels/float/ (the same for both kernel paths), except FULLY_CONNECTED,
+// CONV_2D and DEPTHWISE_CONV_2D with INT8 weights, which run the hybrid ops
+// (ops/hybrid_*.hpp: input quantized on the fly, int8 dot products, float
+// output; their reference versions on kernel_path::reference).
 // An operator or type qtl does not run is a qtl::error naming the operator,
 // its index and what is supported.
 
@@ -18,6 +25,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -30,7 +39,17 @@
 #include "qtl/core/int4_packing.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/io/tflite/model.hpp"
+#include "qtl/kernels/float/conv_f32.hpp"
+#include "qtl/kernels/float/depthwise_f32.hpp"
+#include "qtl/kernels/float/elementwise_f32.hpp"
+#include "qtl/kernels/float/gemm_f32.hpp"
+#include "qtl/kernels/float/layout_f32.hpp"
+#include "qtl/kernels/float/pool_f32.hpp"
+#include "qtl/ops/broadcast.hpp"
 #include "qtl/ops/fused_activation.hpp"
+#include "qtl/ops/hybrid_conv_2d.hpp"
+#include "qtl/ops/hybrid_depthwise_conv_2d.hpp"
+#include "qtl/ops/hybrid_fully_connected.hpp"
 #include "qtl/ops/reference/add.hpp"
 #include "qtl/ops/reference/average_pool_2d.hpp"
 #include "qtl/ops/reference/concatenation.hpp"
@@ -38,6 +57,9 @@
 #include "qtl/ops/reference/depthwise_conv_2d.hpp"
 #include "qtl/ops/reference/dequantize.hpp"
 #include "qtl/ops/reference/fully_connected.hpp"
+#include "qtl/ops/reference/hybrid_conv_2d.hpp"
+#include "qtl/ops/reference/hybrid_depthwise_conv_2d.hpp"
+#include "qtl/ops/reference/hybrid_fully_connected.hpp"
 #include "qtl/ops/reference/hard_swish.hpp"
 #include "qtl/ops/reference/leaky_relu.hpp"
 #include "qtl/ops/reference/logistic.hpp"
@@ -287,6 +309,7 @@ private:
     }
 
     step prepare_op(std::size_t op_index);
+    step prepare_float_op(std::size_t op_index, const std::string& where);
     step prepare_quantize(std::int32_t x, std::int32_t y, const std::string& where);
 
     tflite::model model_;
@@ -329,12 +352,18 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
         return unary_quant{is, iz, os, oz};
     };
 
+    // Float data input: float or hybrid kernels (QUANTIZE takes float below).
+    if (o.builtin_code != builtin_operator::QUANTIZE && o.builtin_code != builtin_operator::DEQUANTIZE &&
+        !o.inputs.empty() && o.inputs[0] >= 0 && tensor_at(o.inputs[0]).type == tensor_type::FLOAT32)
+        return prepare_float_op(op_index, where);
+
     switch (o.builtin_code) {
         case builtin_operator::FULLY_CONNECTED: {
             const auto& opt = o.options_as<fully_connected_options>();
             check(opt.weights_format == fully_connected_options_weights_format::DEFAULT, where,
                   "only the DEFAULT weights format is supported");
-            check(!opt.asymmetric_quantize_inputs, where, "hybrid (asymmetric_quantize_inputs) is not supported here");
+            check(!opt.asymmetric_quantize_inputs, where,
+                  "asymmetric_quantize_inputs is a hybrid (float input) option, but the input is not FLOAT32");
             const std::int32_t x = in(0), w = in(1), b = optional_in(2), y = out(0);
             same_type(x, y);
             check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
@@ -711,6 +740,375 @@ inline executor::step executor::prepare_op(std::size_t op_index) {
     std::string supported;
     for (auto code : executor_supported_ops) supported += (supported.empty() ? "" : ", ") + std::string(name_of(code));
     throw error(where, "not supported by qtl's executor; it runs " + supported);
+}
+
+namespace detail {
+
+// The float clamp of a fused activation (TFLite's CalculateActivationRange).
+inline std::pair<float, float> float_clamp(activation_function_type a, const std::string& where) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    switch (a) {
+        case activation_function_type::NONE: return {-inf, inf};
+        case activation_function_type::RELU: return {0.0f, inf};
+        case activation_function_type::RELU_N1_TO_1: return {-1.0f, 1.0f};
+        case activation_function_type::RELU6: return {0.0f, 6.0f};
+        default: throw error(where, "fused activation " + std::string(name_of(a)) + " is not supported on float ops");
+    }
+}
+
+}  // namespace detail
+
+// An operator whose data input is FLOAT32: TFLite's float kernels, or the
+// hybrid ones for FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D with INT8
+// weights.  Every output must be FLOAT32 as well.
+inline executor::step executor::prepare_float_op(std::size_t op_index, const std::string& where) {
+    const op& o = model_.main().operators[op_index];
+    const auto in = [&](std::size_t k) {
+        check(k < o.inputs.size() && o.inputs[k] >= 0, where, "input ", k, " is missing");
+        return o.inputs[k];
+    };
+    const auto optional_in = [&](std::size_t k) { return k < o.inputs.size() ? o.inputs[k] : -1; };
+    check(o.outputs.size() == 1 && o.outputs[0] >= 0, where, "must have one output");
+    const std::int32_t y = o.outputs[0];
+    check(tensor_at(y).type == tensor_type::FLOAT32, where, describe_tensor(y), " has type ",
+          describe(tensor_at(y).type), "; an op with a FLOAT32 input must have a FLOAT32 output");
+    const auto floats = [&](std::int32_t t) { return typed<float>(t, where).data(); };
+    const auto& shape_of = [&](std::int32_t t) -> const qtl::shape& { return tensor_at(t).shape; };
+    const auto expect_output_shape = [&](const qtl::shape& computed) {
+        check(computed == shape_of(y), where, "computes output shape ", to_string(computed), " but ",
+              describe_tensor(y), " has shape ", to_string(shape_of(y)));
+    };
+    // A float bias (input 2) of n values, or none.
+    const auto float_bias = [&](std::size_t n) -> std::span<const float> {
+        const std::int32_t b = optional_in(2);
+        if (b < 0) return {};
+        check(is_constant(b), where, describe_tensor(b), " (bias) must be constant");
+        const auto v = typed<float>(b, where);
+        check(v.size() == n, where, describe_tensor(b), " (bias) has ", v.size(), " values, expected ", n);
+        return {v.data(), v.size()};
+    };
+    const auto weights_int8 = [&](std::int32_t w) {
+        check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
+        const auto v = typed<std::int8_t>(w, where);
+        return std::span<const std::int8_t>(v.data(), v.size());
+    };
+    const auto weights_float = [&](std::int32_t w) {
+        check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
+        const auto v = typed<float>(w, where);
+        return std::span<const float>(v.data(), v.size());
+    };
+    const bool reference = path_ == kernel_path::reference;
+    // Binds a prepared hybrid op to its views.
+    const auto bind_hybrid = [&](auto prepared, std::int32_t x) -> step {
+        const auto vx = const_view<float>(x, where);
+        const auto vy = view<float>(y, where);
+        auto shared = std::make_shared<decltype(prepared)>(std::move(prepared));
+        if (reference) return [shared, vx, vy] { ops::reference::eval(*shared, vx, vy); };
+        return [shared, vx, vy] { ops::eval(*shared, vx, vy); };
+    };
+
+    switch (o.builtin_code) {
+        case builtin_operator::FULLY_CONNECTED: {
+            const auto& opt = o.options_as<fully_connected_options>();
+            check(opt.weights_format == fully_connected_options_weights_format::DEFAULT, where,
+                  "only the DEFAULT weights format is supported");
+            const std::int32_t x = in(0), w = in(1);
+            const auto& ws = shape_of(w);
+            check(ws.size() == 2 && ws[0] > 0 && ws[1] > 0, where, describe_tensor(w), " (weights) must be [O, I]");
+            const auto n = static_cast<std::size_t>(ws[0]), k = static_cast<std::size_t>(ws[1]);
+            if (tensor_at(w).type == tensor_type::INT8) {
+                ops::hybrid_fully_connected_params p;
+                p.input_shape = shape_of(x);
+                p.weights_shape = ws;
+                p.weights = weights_int8(w);
+                p.bias = float_bias(n);
+                p.weights_quant = quant(w, where);
+                p.activation = detail::fused(opt.fused_activation_function, where);
+                p.keep_num_dims = opt.keep_num_dims;
+                p.asymmetric_quantize_inputs = opt.asymmetric_quantize_inputs;
+                auto prepared = ops::prepare(p);
+                expect_output_shape(prepared.output_shape);
+                return bind_hybrid(std::move(prepared), x);
+            }
+            check(tensor_at(w).type == tensor_type::FLOAT32, where, describe_tensor(w),
+                  " (weights) must be FLOAT32 or INT8 (hybrid) for a FLOAT32 input");
+            const std::size_t total = num_elements(shape_of(x), where);
+            check(total % k == 0, where, "input shape ", to_string(shape_of(x)), " is not a whole number of rows of ", k);
+            const std::size_t rows = total / k;
+            qtl::shape expected = {static_cast<std::int32_t>(rows), static_cast<std::int32_t>(n)};
+            if (opt.keep_num_dims) {
+                expected = shape_of(x);
+                check(!expected.empty() && static_cast<std::size_t>(expected.back()) == k, where,
+                      "keep_num_dims needs the input's last dimension to be ", k);
+                expected.back() = static_cast<std::int32_t>(n);
+            }
+            expect_output_shape(expected);
+            const auto [lo, hi] = detail::float_clamp(opt.fused_activation_function, where);
+            auto packed = std::make_shared<kernels::gemm_f32_packed>(
+                kernels::pack_gemm_f32(weights_float(w), n, k, float_bias(n), lo, hi));
+            const float* a = floats(x);
+            float* c = floats(y);
+            return [packed, a, c, rows, k, n] { kernels::gemm_f32(*packed, a, rows, k, c, n); };
+        }
+        case builtin_operator::CONV_2D:
+        case builtin_operator::DEPTHWISE_CONV_2D: {
+            const bool depthwise = o.builtin_code == builtin_operator::DEPTHWISE_CONV_2D;
+            const std::int32_t x = in(0), w = in(1);
+            const auto& s = shape_of(x);
+            const auto& f = shape_of(w);
+            check(s.size() == 4 && f.size() == 4, where, "input and filter must have rank 4, got ", to_string(s),
+                  " and ", to_string(f));
+            auto fill = [&](auto& p, const auto& opt) {
+                p.stride_height = opt.stride_h;
+                p.stride_width = opt.stride_w;
+                p.dilation_height = opt.dilation_h_factor;
+                p.dilation_width = opt.dilation_w_factor;
+                p.padding = detail::padding_of(opt.padding);
+            };
+            const std::size_t channels = static_cast<std::size_t>(depthwise ? f[3] : f[0]);
+            if (tensor_at(w).type == tensor_type::INT8) {
+                const auto act = depthwise ? o.options_as<depthwise_conv_2d_options>().fused_activation_function
+                                           : o.options_as<conv_2d_options>().fused_activation_function;
+                auto fill_hybrid = [&](auto& p) {
+                    p.input_shape = s;
+                    p.filter_shape = f;
+                    p.weights = weights_int8(w);
+                    p.bias = float_bias(channels);
+                    p.filter = quant(w, where);
+                    p.activation = detail::fused(act, where);
+                };
+                if (depthwise) {
+                    ops::hybrid_depthwise_conv_2d_params p;
+                    fill_hybrid(p);
+                    fill(p, o.options_as<depthwise_conv_2d_options>());
+                    auto prepared = ops::prepare(p);
+                    expect_output_shape(prepared.output_shape);
+                    return bind_hybrid(std::move(prepared), x);
+                }
+                ops::hybrid_conv_2d_params p;
+                fill_hybrid(p);
+                fill(p, o.options_as<conv_2d_options>());
+                auto prepared = ops::prepare(p);
+                expect_output_shape(prepared.output_shape);
+                return bind_hybrid(std::move(prepared), x);
+            }
+            check(tensor_at(w).type == tensor_type::FLOAT32, where, describe_tensor(w),
+                  " (filter) must be FLOAT32 or INT8 (hybrid) for a FLOAT32 input");
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            if (depthwise) {
+                const auto& opt = o.options_as<depthwise_conv_2d_options>();
+                check(f[0] == 1 && s[3] > 0 && f[3] % s[3] == 0, where, "filter ", to_string(f),
+                      " must be [1, h, w, channels * multiplier] for ", s[3], " input channels");
+                kernels::depthwise_f32_params p;
+                p.batch = s[0];
+                p.input_height = s[1];
+                p.input_width = s[2];
+                p.input_channels = s[3];
+                p.multiplier = f[3] / s[3];
+                p.filter_height = f[1];
+                p.filter_width = f[2];
+                fill(p, opt);
+                std::tie(p.lo, p.hi) = detail::float_clamp(opt.fused_activation_function, where);
+                auto packed = std::make_shared<kernels::depthwise_f32_packed>(kernels::pack_depthwise_f32(
+                    p, weights_float(w), float_bias(channels), kernels::best_float_isa(), where));
+                expect_output_shape({s[0], packed->window.height.output_size, packed->window.width.output_size, f[3]});
+                return [packed, xs, ys] { kernels::depthwise_f32(*packed, xs, ys); };
+            }
+            const auto& opt = o.options_as<conv_2d_options>();
+            check(f[3] == s[3], where, "filter ", to_string(f), " reads ", f[3], " channels, the input has ", s[3],
+                  " (grouped float convolution is not supported)");
+            kernels::conv_f32_params p;
+            p.batch = s[0];
+            p.input_height = s[1];
+            p.input_width = s[2];
+            p.input_channels = s[3];
+            p.output_channels = f[0];
+            p.filter_height = f[1];
+            p.filter_width = f[2];
+            fill(p, opt);
+            std::tie(p.lo, p.hi) = detail::float_clamp(opt.fused_activation_function, where);
+            auto packed = std::make_shared<kernels::conv_f32_packed>(
+                kernels::pack_conv_f32(p, weights_float(w), float_bias(channels), kernels::best_float_isa(), where));
+            expect_output_shape({s[0], packed->window.height.output_size, packed->window.width.output_size, f[0]});
+            return [packed, xs, ys] { kernels::conv_f32(*packed, xs, ys); };
+        }
+        case builtin_operator::AVERAGE_POOL_2D:
+        case builtin_operator::MAX_POOL_2D: {
+            const auto& opt = o.options_as<pool_2d_options>();
+            const std::int32_t x = in(0);
+            const auto& s = shape_of(x);
+            check(s.size() == 4, where, describe_tensor(x), " must have rank 4");
+            kernels::pool_f32_params p;
+            p.kind = o.builtin_code == builtin_operator::AVERAGE_POOL_2D ? kernels::pool_f32_kind::average
+                                                                         : kernels::pool_f32_kind::max;
+            p.batch = s[0];
+            p.input_height = s[1];
+            p.input_width = s[2];
+            p.channels = s[3];
+            p.filter_height = opt.filter_height;
+            p.filter_width = opt.filter_width;
+            p.stride_height = opt.stride_h;
+            p.stride_width = opt.stride_w;
+            p.padding = detail::padding_of(opt.padding);
+            std::tie(p.lo, p.hi) = detail::float_clamp(opt.fused_activation_function, where);
+            auto prepared = std::make_shared<kernels::pool_f32_prepared>(kernels::prepare_pool_f32(p, where));
+            expect_output_shape({s[0], prepared->window.height.output_size, prepared->window.width.output_size, s[3]});
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [prepared, xs, ys] { kernels::pool_f32(*prepared, xs, ys); };
+        }
+        case builtin_operator::ADD:
+        case builtin_operator::SUB:
+        case builtin_operator::MUL: {
+            const std::int32_t a = in(0), b = in(1);
+            check(tensor_at(b).type == tensor_type::FLOAT32, where, describe_tensor(b), " must be FLOAT32");
+            activation_function_type act = activation_function_type::NONE;
+            kernels::binary_f32_kind kind = kernels::binary_f32_kind::add;
+            if (o.builtin_code == builtin_operator::ADD) {
+                act = o.options_as<add_options>().fused_activation_function;
+            } else if (o.builtin_code == builtin_operator::SUB) {
+                act = o.options_as<sub_options>().fused_activation_function;
+                kind = kernels::binary_f32_kind::sub;
+            } else {
+                act = o.options_as<mul_options>().fused_activation_function;
+                kind = kernels::binary_f32_kind::mul;
+            }
+            auto plan = std::make_shared<ops::broadcast_plan>(ops::plan_broadcast(shape_of(a), shape_of(b), where));
+            expect_output_shape(plan->output_shape);
+            const auto [lo, hi] = detail::float_clamp(act, where);
+            const float* as = floats(a);
+            const float* bs = floats(b);
+            float* ys = floats(y);
+            return [plan, kind, as, bs, ys, lo = lo, hi = hi] { kernels::binary_f32(kind, *plan, as, bs, ys, lo, hi); };
+        }
+        case builtin_operator::CONCATENATION: {
+            const auto& opt = o.options_as<concatenation_options>();
+            std::vector<const float*> inputs;
+            std::vector<qtl::shape> shapes;
+            for (std::size_t k = 0; k < o.inputs.size(); ++k) {
+                check(tensor_at(in(k)).type == tensor_type::FLOAT32, where, describe_tensor(in(k)), " must be FLOAT32");
+                inputs.push_back(floats(in(k)));
+                shapes.push_back(shape_of(in(k)));
+            }
+            const int axis = normalize_axis(opt.axis, shapes[0].size(), where);
+            expect_output_shape(kernels::concatenation_f32_shape(shapes, axis, where));
+            const auto [lo, hi] = detail::float_clamp(opt.fused_activation_function, where);
+            float* ys = floats(y);
+            const std::size_t n = num_elements(shape_of(y), where);
+            return [inputs, shapes, axis, ys, n, lo = lo, hi = hi] {
+                kernels::concatenation_f32(inputs, shapes, axis, ys);
+                kernels::clamp_f32(ys, n, lo, hi);
+            };
+        }
+        case builtin_operator::RESHAPE: {
+            const std::int32_t x = in(0);
+            const std::size_t n = num_elements(shape_of(x), where);
+            check(n == num_elements(shape_of(y), where), where, "reshapes ", to_string(shape_of(x)), " to ",
+                  to_string(shape_of(y)), ": element counts differ");
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, n] { std::copy(xs, xs + n, ys); };
+        }
+        case builtin_operator::SOFTMAX: {
+            const std::int32_t x = in(0);
+            const auto& s = shape_of(x);
+            expect_output_shape(s);
+            check(!s.empty() && s.back() > 0, where, describe_tensor(x), " must have rank >= 1 and a non-empty last axis");
+            const auto depth = static_cast<std::size_t>(s.back());
+            const std::size_t rows = num_elements(s, where) / depth;
+            const float beta = o.options_as<softmax_options>().beta;
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, rows, depth, beta] { kernels::softmax_f32(xs, ys, rows, depth, beta); };
+        }
+        case builtin_operator::LOGISTIC:
+        case builtin_operator::TANH:
+        case builtin_operator::RELU:
+        case builtin_operator::RELU6:
+        case builtin_operator::LEAKY_RELU:
+        case builtin_operator::HARD_SWISH: {
+            const std::int32_t x = in(0);
+            expect_output_shape(shape_of(x));
+            kernels::unary_f32_kind kind = kernels::unary_f32_kind::relu;
+            float alpha = 0.0f;
+            switch (o.builtin_code) {
+                case builtin_operator::LOGISTIC: kind = kernels::unary_f32_kind::logistic; break;
+                case builtin_operator::TANH: kind = kernels::unary_f32_kind::tanh; break;
+                case builtin_operator::RELU6: kind = kernels::unary_f32_kind::relu6; break;
+                case builtin_operator::LEAKY_RELU:
+                    kind = kernels::unary_f32_kind::leaky_relu;
+                    alpha = o.options_as<leaky_relu_options>().alpha;
+                    break;
+                case builtin_operator::HARD_SWISH: kind = kernels::unary_f32_kind::hard_swish; break;
+                default: break;
+            }
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            const std::size_t n = num_elements(shape_of(x), where);
+            return [kind, xs, ys, n, alpha] { kernels::unary_f32(kind, xs, ys, n, alpha); };
+        }
+        case builtin_operator::PAD:
+        case builtin_operator::PADV2: {
+            const std::int32_t x = in(0);
+            const auto& s = shape_of(x);
+            const auto flat = constant_ints(in(1), where);
+            check(flat.size() == 2 * s.size(), where, "paddings hold ", flat.size(), " values, expected 2 x rank ",
+                  s.size());
+            std::vector<std::pair<std::int64_t, std::int64_t>> paddings;
+            for (std::size_t d = 0; d < s.size(); ++d) paddings.emplace_back(flat[2 * d], flat[2 * d + 1]);
+            expect_output_shape(kernels::pad_f32_shape(s, paddings, where));
+            float value = 0.0f;
+            if (o.builtin_code == builtin_operator::PADV2 && optional_in(2) >= 0) {
+                const auto v = typed<float>(in(2), where);
+                check(is_constant(in(2)) && v.size() == 1, where, describe_tensor(in(2)),
+                      " (constant value) must be one constant float");
+                value = v[0];
+            }
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, s, paddings, value] { kernels::pad_f32(xs, s, paddings, value, ys); };
+        }
+        case builtin_operator::MEAN: {
+            const std::int32_t x = in(0);
+            const auto& s = shape_of(x);
+            const auto axes = constant_ints(in(1), where);
+            expect_output_shape(kernels::mean_f32_shape(s, axes, o.options_as<reducer_options>().keep_dims, where));
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, s, axes] { kernels::mean_f32(xs, s, axes, ys); };
+        }
+        case builtin_operator::TRANSPOSE: {
+            const std::int32_t x = in(0);
+            const auto& s = shape_of(x);
+            const auto perm = constant_ints(in(1), where);
+            expect_output_shape(kernels::transpose_f32_shape(s, perm, where));
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, s, perm] { kernels::transpose_f32(xs, s, perm, ys); };
+        }
+        case builtin_operator::STRIDED_SLICE: {
+            const auto& opt = o.options_as<strided_slice_options>();
+            const std::int32_t x = in(0);
+            const auto begin = constant_ints(in(1), where), end = constant_ints(in(2), where);
+            const auto strides =
+                optional_in(3) >= 0 ? constant_ints(in(3), where) : std::vector<std::int32_t>(begin.size(), 1);
+            const auto u = [](std::int32_t m) { return static_cast<std::uint32_t>(m); };
+            const auto plan = kernels::plan_strided_slice_f32(shape_of(x), begin, end, strides, u(opt.begin_mask),
+                                                              u(opt.end_mask), u(opt.ellipsis_mask),
+                                                              u(opt.new_axis_mask), u(opt.shrink_axis_mask), opt.offset);
+            expect_output_shape(plan.output_shape);
+            const float* xs = floats(x);
+            float* ys = floats(y);
+            return [xs, ys, plan] { kernels::strided_slice_f32(plan, xs, ys); };
+        }
+        default: break;
+    }
+    std::string supported;
+    for (auto code : executor_supported_ops)
+        if (code != builtin_operator::QUANTIZE && code != builtin_operator::DEQUANTIZE)
+            supported += (supported.empty() ? "" : ", ") + std::string(name_of(code));
+    throw error(where, "not supported on FLOAT32 inputs by qtl's executor; it runs " + supported);
 }
 
 // QUANTIZE: float -> int8/uint8/int16, and the integer requantizations TFLite
