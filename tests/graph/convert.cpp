@@ -333,7 +333,7 @@ TEST_CASE("per-layer schemes: an int16 layer inside an int8 model gets DEQUANTIZ
     CHECK_THROWS_WITH_AS(qtl::convert(g, cal, o), doctest::Contains("no node is named 'nope'"), qtl::error);
 }
 
-TEST_CASE("errors: unsupported op, missing calibration, non-finite weights, float layers") {
+TEST_CASE("errors: unsupported op, missing calibration, non-finite weights") {
     qtl::graph g;
     auto x = g.add_activation("x", {1, 4});
     auto y = g.add_activation("y", {1, 4});
@@ -350,10 +350,52 @@ TEST_CASE("errors: unsupported op, missing calibration, non-finite weights, floa
     auto bad = make_fc({1, NAN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0});
     CHECK_THROWS_WITH_AS(qtl::convert(bad.g, ranges({{bad.x, {0.0f, 1.0f}}, {bad.y, {0.0f, 1.0f}}})),
                          doctest::Contains("weight element 1 is nan"), qtl::error);
+}
+
+TEST_CASE("selective quantization: a layer kept in float gets DEQUANTIZE before it and QUANTIZE after it") {
+    qtl::graph g;
+    auto x = g.add_activation("x", {1, 4});
+    auto a = g.add_activation("a", {1, 4});
+    auto t = g.add_activation("t", {1, 4});
+    auto y = g.add_activation("y", {1, 4});
+    g.add_node(B::RELU, {}, {x}, {a}, "relu");
+    g.add_node(B::TANH, {}, {a}, {t}, "tanh");
+    g.add_node(B::RELU6, {}, {t}, {y}, "relu6");
+    g.inputs = {x};
+    g.outputs = {y};
+    const auto cal = ranges({{x, {-1.0f, 2.55f}}, {a, {0.0f, 2.55f}}, {t, {0.0f, 0.99f}}, {y, {0.0f, 0.99f}}});
     qtl::conversion_options o;
-    o.layers["dense"] = qtl::float_layer::layer();
-    CHECK_THROWS_WITH_AS(qtl::convert(f.g, ranges({{f.x, {0.0f, 1.0f}}, {f.y, {0.0f, 1.0f}}}), o),
-                         doctest::Contains("not supported by qtl's converter yet"), qtl::error);
+    o.layers["tanh"] = qtl::float_layer::layer();
+    const auto m = round_trip(qtl::convert(g, cal, o));
+    const auto& ops = m.main().operators;
+    REQUIRE(ops.size() == 5);  // RELU, DEQUANTIZE, TANH (float), QUANTIZE, RELU6
+    CHECK(ops[1].builtin_code == B::DEQUANTIZE);
+    CHECK(ops[2].builtin_code == B::TANH);
+    CHECK(model_tensor(m, ops[2].inputs[0]).type == T::FLOAT32);
+    CHECK(model_tensor(m, ops[2].outputs[0]).type == T::FLOAT32);
+    CHECK(ops[2].version == 1);  // float TANH
+    CHECK(ops[3].builtin_code == B::QUANTIZE);
+    // the float tensor is quantized for RELU6 from its calibrated range [0, 0.99]: scale 0.99/255
+    const auto& q = model_tensor(m, ops[3].outputs[0]);
+    CHECK(q.type == T::INT8);
+    CHECK(q.quantization->scale[0] == doctest::Approx(0.99f / 255));
+    CHECK(q.quantization->zero_point[0] == -128);
+    CHECK(model_tensor(m, ops[4].outputs[0]).type == T::INT8);
+
+    // a float weighted layer keeps float weights and bias
+    auto f = make_fc({1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, {0.5f, 0, 0});
+    qtl::conversion_options fo;
+    fo.layers["dense"] = qtl::float_layer::layer();
+    const auto fm = round_trip(qtl::convert(f.g, ranges({{f.x, {0.0f, 1.0f}}, {f.y, {0.0f, 1.5f}}}), fo));
+    REQUIRE(fm.main().operators.size() == 1);
+    const auto& fc = fm.main().operators[0];
+    CHECK(model_tensor(fm, fc.inputs[1]).type == T::FLOAT32);
+    CHECK(model_tensor(fm, fc.inputs[2]).type == T::FLOAT32);
+    CHECK(data<float>(fm, model_tensor(fm, fc.inputs[2]))[0] == 0.5f);
+    CHECK(model_tensor(fm, fm.main().inputs[0]).type == T::FLOAT32);
+    fo.output_type = qtl::io_type::int8;
+    CHECK_THROWS_WITH_AS(qtl::convert(f.g, ranges({{f.x, {0.0f, 1.0f}}, {f.y, {0.0f, 1.5f}}}), fo),
+                         doctest::Contains("kept in float"), qtl::error);
 }
 
 TEST_CASE("16x8 mode keeps HARD_SWISH at int8 (TFLite has no int16 kernel for it), with conversions around it") {

@@ -131,6 +131,7 @@ struct activation_params {
 
 inline std::optional<activation_params> fixed_output_params(tflite::builtin_operator op, tflite::tensor_type type) {
     using B = tflite::builtin_operator;
+    if (type == tflite::tensor_type::FLOAT32) return std::nullopt;
     const bool i16 = type == tflite::tensor_type::INT16;
     switch (op) {
         case B::SOFTMAX:
@@ -244,9 +245,6 @@ private:
                 throw error(where, "qtl cannot quantize " + tflite::describe(n.op) +
                                        ". Ways out: replace it in the float model with ops qtl quantizes (" +
                                        quantizable_op_list() + "), or leave this model to a float runtime");
-            check(scheme_of(n).activations != activation_precision::float32, where,
-                  "keeping a layer in float inside an integer model is not supported by qtl's converter yet; "
-                  "quantize it at int16 instead (16x8 mode keeps most of the float accuracy)");
             if (n.op == tflite::builtin_operator::CAST) {
                 check(n.inputs.size() == 1 && g_.is_input(n.inputs[0]) &&
                           g_.tensor(n.inputs[0]).type == tflite::tensor_type::UINT8,
@@ -268,8 +266,11 @@ private:
     void choose_types() {
         type_.assign(g_.tensors.size(), tflite::tensor_type::FLOAT32);
         auto act_type = [&](const graph_node& n) {
-            return scheme_of(n).activations == activation_precision::int16 ? tflite::tensor_type::INT16
-                                                                           : tflite::tensor_type::INT8;
+            switch (scheme_of(n).activations) {
+                case activation_precision::int16: return tflite::tensor_type::INT16;
+                case activation_precision::float32: return tflite::tensor_type::FLOAT32;
+                default: return tflite::tensor_type::INT8;
+            }
         };
         for (const auto& n : g_.nodes)
             for (auto o : n.outputs) type_[static_cast<std::size_t>(o)] = act_type(n);
@@ -329,13 +330,14 @@ private:
         for (const auto& n : g_.nodes)
             for (auto o : n.outputs) activations.push_back(o);
         for (auto t : activations) {
-            if (type_[static_cast<std::size_t>(t)] == tflite::tensor_type::UINT8) continue;  // raw image input
+            const auto type = type_[static_cast<std::size_t>(t)];
+            if (type == tflite::tensor_type::UINT8 || type == tflite::tensor_type::FLOAT32) continue;  // not quantized
             group_range[groups_.find(t)].include(calibrated(t));
         }
         for (auto t : activations) {
             const auto type = type_[static_cast<std::size_t>(t)];
-            if (type == tflite::tensor_type::UINT8) {
-                params_[t] = {type, 1.0f, 0};
+            if (type == tflite::tensor_type::UINT8 || type == tflite::tensor_type::FLOAT32) {
+                params_[t] = {type, 1.0f, 0};  // a raw uint8 image input, or a layer kept in float
                 continue;
             }
             const auto root = groups_.find(t);
@@ -476,6 +478,16 @@ private:
         return add_tensor(std::move(t), std::move(bytes));
     }
 
+    // A constant as the graph holds it (layers kept in float).
+    std::int32_t copy_constant(std::int32_t index) {
+        const auto& c = g_.tensor(index);
+        tflite::tensor t;
+        t.name = c.name;
+        t.type = c.type;
+        t.shape = c.shape;
+        return add_tensor(std::move(t), c.data);
+    }
+
     // A float constant operand of an elementwise op: quantized like an
     // activation from its own range (TFLite does the same).
     std::int32_t emit_constant_operand(std::int32_t index, tflite::tensor_type type, const std::string& where) {
@@ -540,6 +552,8 @@ private:
     static activation_params io_params(tflite::tensor_type io, const activation_params& p, const std::string& where) {
         if (io == p.type) return p;
         if (io == tflite::tensor_type::FLOAT32) return {io, 1.0f, 0};
+        if (p.type == tflite::tensor_type::FLOAT32)
+            throw error(where, "is kept in float; its model input/output can be float32 (or native) only");
         if (io == tflite::tensor_type::UINT8 && p.type == tflite::tensor_type::INT8) return {io, p.scale, p.zero_point + 128};
         if (io == tflite::tensor_type::INT8 && p.type == tflite::tensor_type::UINT8) return {io, p.scale, p.zero_point - 128};
         throw error(where, "a " + tflite::describe(io) + " model input/output cannot carry a " + tflite::describe(p.type) +
@@ -625,6 +639,22 @@ private:
             if (t < 0) return -1;
             if (g_.tensor(t).is_constant) return emit_constant_operand(t, out_p.type, where);
             auto model_t = activation_of(t, where);
+            const auto from = params_[t].type;
+            if (out_p.type == tflite::tensor_type::FLOAT32 && from != out_p.type) {
+                // a layer kept in float reads a quantized tensor
+                const auto f = add_activation(g_.tensor(t).name + "/dequantized", g_.tensor(t).shape,
+                                              {tflite::tensor_type::FLOAT32, 1.0f, 0});
+                add_op(B::DEQUANTIZE, tflite::dequantize_options{}, {model_t}, {f});
+                return f;
+            }
+            if (from == tflite::tensor_type::FLOAT32 && out_p.type != from) {
+                // a quantized layer reads the output of a float one
+                const auto q = add_activation(g_.tensor(t).name + "/quantized", g_.tensor(t).shape,
+                                              is_same_scale_op(n.op) ? out_p
+                                                                     : params_from_range(calibrated(t), out_p.type, where));
+                add_op(B::QUANTIZE, tflite::quantize_options{}, {model_t}, {q});
+                return q;
+            }
             if (requantized_inputs_.count({i, k})) {
                 const auto q = add_activation(g_.tensor(t).name + "/requantized", g_.tensor(t).shape, out_p);
                 if (params_[t].type == out_p.type) {
@@ -654,7 +684,15 @@ private:
         tflite::builtin_options options = n.options;
         B code = n.op;
 
-        if (weight_input(n.op) >= 0) {
+        if (out_p.type == tflite::tensor_type::FLOAT32) {
+            // a layer kept in float: the op as it is, float weights and operands
+            for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+                const auto t = n.inputs[k];
+                if (t >= 0 && g_.tensor(t).is_constant) inputs.push_back(copy_constant(t));
+                else if (t >= 0 && n.op == B::CAST) inputs.push_back(activation_of(t, where));
+                else inputs.push_back(data_input(k));
+            }
+        } else if (weight_input(n.op) >= 0) {
             const auto x = data_input(0);
             const float in_scale = m_.subgraphs[0].tensors[static_cast<std::size_t>(x)].quantization->scale[0];
             std::optional<std::vector<float>> bias;

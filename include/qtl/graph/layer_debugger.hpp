@@ -126,11 +126,17 @@ inline layer_report debug_layers(const graph& g, const tflite::model& model, con
         std::string op;
     };
     std::vector<watched> list;
+    // quantized tensors only: a layer kept in float has no grid to compare against
+    auto quantized = [&](std::int32_t m) {
+        const auto& t = mt.at(static_cast<std::size_t>(m));
+        return t.type != tflite::tensor_type::FLOAT32 && t.quantization.has_value();
+    };
     for (auto in : g.inputs)
-        if (auto it = conversion.tensor_map.find(in); it != conversion.tensor_map.end()) list.push_back({in, it->second, "input"});
+        if (auto it = conversion.tensor_map.find(in); it != conversion.tensor_map.end() && quantized(it->second))
+            list.push_back({in, it->second, "input"});
     for (const auto& n : g.nodes)
         for (auto o : n.outputs)
-            if (auto it = conversion.tensor_map.find(o); it != conversion.tensor_map.end())
+            if (auto it = conversion.tensor_map.find(o); it != conversion.tensor_map.end() && quantized(it->second))
                 list.push_back({o, it->second, tflite::describe(n.op)});
     std::vector<detail::error_accumulator> acc(list.size());
     std::vector<std::pair<float, float>> qrange(list.size());
