@@ -208,3 +208,35 @@ TEST_CASE("a fake-quantized model run end to end stays close to the integer mode
     // softmax probabilities: accumulated one-step differences stay a few steps (1/256 each)
     CHECK(worst <= 4.0 / 256);
 }
+
+TEST_CASE("selective quantization: a model with its first conv kept in float runs in qtl's executor") {
+    std::mt19937 rng(5);
+    const auto g = make_net(rng);
+    std::vector<std::vector<float>> calib;
+    for (int i = 0; i < 32; ++i) calib.push_back(random_values(72, rng));
+    qtl::calibration_options co;
+    co.progress = qtl::progress_bar::never;
+    qtl::conversion_options o;
+    o.layers["conv"] = qtl::float_layer::layer();
+    const auto model = qtl::convert(g, qtl::calibrate(g, calib, co), o);
+    qtl::tflite::executor ex(model);
+    qtl::float_executor fx(g);
+    const auto& in = model.main().tensors[static_cast<std::size_t>(model.main().inputs[0])];
+    CHECK(in.type == qtl::tflite::tensor_type::FLOAT32);  // the float conv reads the model input
+    const auto& out_t = model.main().tensors[static_cast<std::size_t>(model.main().outputs[0])];
+    double worst = 0;
+    for (int s = 0; s < 8; ++s) {
+        const auto x = random_values(72, rng);
+        ex.set_input<float>(0, x);
+        ex.invoke();
+        fx.set_input(0, x);
+        fx.invoke();
+        const auto y = ex.output<std::int8_t>(0);
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            const double real = (y[i] - out_t.quantization->zero_point[0]) * static_cast<double>(out_t.quantization->scale[0]);
+            worst = std::max(worst, std::abs(real - fx.output(0)[i]));
+        }
+    }
+    std::printf("selective (conv in float) vs float graph: max softmax error %.4f\n", worst);
+    CHECK(worst <= 8.0 / 256);
+}

@@ -135,6 +135,37 @@ TEST_CASE("qtl-quantize options: int16, int4, per-tensor, float I/O, calibrators
     }
 }
 
+TEST_CASE("qtl-quantize: dynamic range, and a layer kept in float") {
+    const auto model = qtl::test::shared_file("models/hello_world_float.tflite");
+    const auto out = work_dir() / "hello_dynamic.tflite";
+    auto r = run("qtl-quantize", model.string() + " --dynamic-range -o " + out.string());
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    auto m = qtl::tflite::read_model(out);
+    for (const auto& o : m.main().operators) {
+        CHECK(o.builtin_code == qtl::tflite::builtin_operator::FULLY_CONNECTED);
+        CHECK(m.main().tensors[static_cast<std::size_t>(o.inputs[0])].type == qtl::tflite::tensor_type::FLOAT32);
+        CHECK(m.main().tensors[static_cast<std::size_t>(o.inputs[1])].type == qtl::tflite::tensor_type::INT8);
+    }
+    // the middle layer of hello_world is named after its output tensor; keep it in float
+    const auto g = qtl::tflite::read_model(model);
+    const auto& mid = g.main().tensors[static_cast<std::size_t>(g.main().operators[1].outputs[0])].name;
+    const auto calib = hello_world_samples();
+    r = run("qtl-quantize", model.string() + " --calib " + calib.string() + " -o " + out.string() + " --float-layers '" +
+                                mid + "' --no-progress");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    m = qtl::tflite::read_model(out);
+    int float_fc = 0;
+    for (const auto& o : m.main().operators)
+        if (o.builtin_code == qtl::tflite::builtin_operator::FULLY_CONNECTED &&
+            m.main().tensors[static_cast<std::size_t>(o.inputs[1])].type == qtl::tflite::tensor_type::FLOAT32)
+            ++float_fc;
+    CHECK(float_fc == 1);
+    CHECK(run("qtl-quantize", model.string() + " --dynamic-range --calib " + calib.string() + " -o " + out.string())
+              .exit_code == 2);
+}
+
 TEST_CASE("qtl-quantize / qtl-inspect errors and exit codes") {
     const auto model = qtl::test::shared_file("models/hello_world_float.tflite");
     const auto calib = hello_world_samples();

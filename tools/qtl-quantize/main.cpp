@@ -5,6 +5,7 @@
 // (qtl::error, the reason on stderr), 2 bad command line.
 #include <qtl/graph/calibrate.hpp>
 #include <qtl/graph/convert.hpp>
+#include <qtl/graph/convert_dynamic_range.hpp>
 #include <qtl/graph/from_tflite.hpp>
 #include <qtl/graph/layer_debugger.hpp>
 #include <qtl/graph/simplify.hpp>
@@ -24,6 +25,7 @@
 namespace {
 
 constexpr const char* usage = R"(usage: qtl-quantize FLOAT.tflite --calib SAMPLES.npy -o OUT.tflite [options]
+       qtl-quantize FLOAT.tflite --dynamic-range -o OUT.tflite [--granularity G]
 
 Quantizes a float TFLite model into a fully-integer one, calibrating
 activation ranges on representative samples (TensorFlow's
@@ -42,6 +44,9 @@ options:
                                (native: the activation type)                 [native]
   --target tflite|tflite-micro tflite-micro: per-tensor FULLY_CONNECTED weights, no int4
   --int16-layers A,B,...       keep these layers (node names) at int16 activations
+  --float-layers A,B,...       keep these layers in float (DEQUANTIZE/QUANTIZE around them)
+  --dynamic-range              no calibration: int8 weights, float activations, TFLite's
+                               hybrid FULLY_CONNECTED/CONV_2D/DEPTHWISE_CONV_2D kernels
   --batch N                    size given to a dynamic (-1) batch dimension  [1]
   --samples N                  use only the first N calibration samples
   --threads N                  calibration threads (0: all cores)            [0]
@@ -99,7 +104,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
     std::string model_path, out_path, report_dir, calibrator = "minmax";
-    std::vector<std::string> calib_paths, int16_layers;
+    std::vector<std::string> calib_paths, int16_layers, float_layers;
+    bool dynamic_range = false;
     qtl::conversion_options conv;
     qtl::calibration_options cal_opt;
     qtl::graph_import_options import;
@@ -119,6 +125,10 @@ int main(int argc, char** argv) {
             cal_opt.progress = qtl::progress_bar::never;
             continue;
         }
+        if (arg == "--dynamic-range") {
+            dynamic_range = true;
+            continue;
+        }
         if (arg.rfind("--", 0) == 0 || arg == "-o") {
             auto v = value();
             if (!v) return bad_usage(arg + " needs a value");
@@ -128,6 +138,7 @@ int main(int argc, char** argv) {
                 else if (arg == "--report") report_dir = *v;
                 else if (arg == "--calibrator") calibrator = *v;
                 else if (arg == "--int16-layers") int16_layers = split_list(*v);
+                else if (arg == "--float-layers") float_layers = split_list(*v);
                 else if (arg == "--batch") import.batch = std::stoi(*v);
                 else if (arg == "--samples") sample_limit = std::stoul(*v);
                 else if (arg == "--threads") cal_opt.threads = static_cast<unsigned>(std::stoul(*v));
@@ -164,7 +175,8 @@ int main(int argc, char** argv) {
         model_path = arg;
     }
     if (model_path.empty()) return bad_usage("no model given");
-    if (calib_paths.empty()) return bad_usage("--calib SAMPLES.npy is required");
+    if (calib_paths.empty() && !dynamic_range) return bad_usage("--calib SAMPLES.npy is required (or --dynamic-range)");
+    if (!calib_paths.empty() && dynamic_range) return bad_usage("--dynamic-range takes no --calib (it does not calibrate)");
     if (out_path.empty()) return bad_usage("-o OUT.tflite is required");
     if (calibrator == "minmax") cal_opt.selection = qtl::range_selection::minmax();
     else if (calibrator == "entropy") cal_opt.selection = qtl::range_selection::entropy();
@@ -191,6 +203,21 @@ int main(int argc, char** argv) {
         qtl::graph g = qtl::load_float_tflite(model_path, import);
         const auto simplified = qtl::simplify(g);
         for (const auto& line : simplified.changes) std::cout << "simplify: " << line << "\n";
+        if (dynamic_range) {
+            qtl::dynamic_range_options dr;
+            dr.per_channel = conv.scheme.weights.granularity != qtl::weight_granularity::per_tensor;
+            const auto bytes = qtl::tflite::write_model(qtl::convert_dynamic_range(g, dr));
+            std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+            out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+            qtl::check(out.good(), out_path, "write error");
+            std::printf("model      %s -> %s (dynamic range: int8 weights, float activations)\n", model_path.c_str(),
+                        out_path.c_str());
+            std::printf("size       %ju bytes float -> %zu bytes\n",
+                        static_cast<std::uintmax_t>(std::filesystem::file_size(model_path)), bytes.size());
+            std::printf("time       %.2f s\n", seconds_since(t0));
+            return 0;
+        }
+        for (const auto& name : float_layers) conv.layers[name] = qtl::float_layer::layer();
         for (const auto& name : int16_layers) {
             auto s = conv.scheme;
             s.activations = qtl::activation_precision::int16;
