@@ -230,7 +230,7 @@ TEST_CASE("same scale: pooling and reshape share their input's parameters (union
     CHECK(model_tensor(m, ops[1].inputs[1]).type == T::INT32);
 }
 
-TEST_CASE("same scale: where two fixed parameter sets meet at a CONCATENATION, a requantize is inserted") {
+TEST_CASE("same scale: a CONCATENATION of inputs pinned differently takes its own range, both inputs requantized") {
     qtl::graph g;
     auto x = g.add_activation("x", {1, 4});
     auto a = g.add_activation("sig", {1, 4});
@@ -245,16 +245,25 @@ TEST_CASE("same scale: where two fixed parameter sets meet at a CONCATENATION, a
     qtl::conversion_report report;
     const auto m = round_trip(qtl::convert(g, cal, {}, &report));
     const auto& ops = m.main().operators;
-    REQUIRE(ops.size() == 4);  // LOGISTIC, TANH, QUANTIZE (requantize of tanh's output), CONCATENATION
+    // LOGISTIC, TANH, QUANTIZE (sig), QUANTIZE (tanh), CONCATENATION
+    REQUIRE(ops.size() == 5);
+    CHECK(ops[0].builtin_code == B::LOGISTIC);
+    CHECK(ops[1].builtin_code == B::TANH);
     CHECK(ops[2].builtin_code == B::QUANTIZE);
-    CHECK(ops[3].builtin_code == B::CONCATENATION);
-    // the concatenation's output and both of its inputs share LOGISTIC's fixed parameters
-    for (auto i : {ops[3].inputs[0], ops[3].inputs[1], ops[3].outputs[0]}) {
-        CHECK(model_tensor(m, i).quantization->scale[0] == 1.0f / 256);
-        CHECK(model_tensor(m, i).quantization->zero_point[0] == -128);
+    CHECK(ops[3].builtin_code == B::QUANTIZE);
+    CHECK(ops[4].builtin_code == B::CONCATENATION);
+    // LOGISTIC and TANH keep their fixed parameters
+    CHECK(model_tensor(m, ops[0].outputs[0]).quantization->scale[0] == 1.0f / 256);
+    CHECK(model_tensor(m, ops[1].outputs[0]).quantization->scale[0] == 1.0f / 128);
+    // the concatenation and both of its (requantized) inputs: the output's range [-1, 1]:
+    // scale 2/255, zero point round(-128 + 1 / (2/255)) = round(-0.5) = -1 (half away from zero)
+    for (auto i : {ops[4].inputs[0], ops[4].inputs[1], ops[4].outputs[0]}) {
+        CHECK(model_tensor(m, i).quantization->scale[0] == doctest::Approx(2.0f / 255));
+        CHECK(model_tensor(m, i).quantization->zero_point[0] == -1);
     }
-    CHECK(ops[2].inputs[0] == ops[1].outputs[0]);
-    CHECK(report.notes.size() == 1);
+    CHECK(ops[2].inputs[0] == ops[0].outputs[0]);
+    CHECK(ops[3].inputs[0] == ops[1].outputs[0]);
+    CHECK(report.notes.size() == 2);
 }
 
 TEST_CASE("model I/O types: float32 adds QUANTIZE / DEQUANTIZE, uint8 shifts the zero point by 128") {

@@ -301,6 +301,22 @@ private:
             if (!is_same_scale_op(n.op)) continue;
             const auto out = n.outputs[0];
             const std::size_t data_inputs = n.op == tflite::builtin_operator::CONCATENATION ? n.inputs.size() : 1;
+            // A CONCATENATION of inputs pinned to different parameters (LOGISTIC
+            // and TANH outputs): pinning the output to one of them would clip
+            // the others, so the output takes its own calibrated range and every
+            // pinned input is requantized to it.
+            bool pinned_inputs_conflict = false;
+            {
+                std::optional<activation_params> first;
+                for (std::size_t k = 0; k < data_inputs; ++k) {
+                    const auto in = n.inputs[k];
+                    if (in < 0 || g_.tensor(in).is_constant) continue;
+                    if (auto f = fixed.find(groups_.find(in)); f != fixed.end()) {
+                        if (first && !(*first == f->second)) pinned_inputs_conflict = true;
+                        if (!first) first = f->second;
+                    }
+                }
+            }
             for (std::size_t k = 0; k < data_inputs; ++k) {
                 const auto in = n.inputs[k];
                 if (in < 0 || g_.tensor(in).is_constant) continue;
@@ -308,7 +324,8 @@ private:
                 if (a == b) continue;
                 const bool type_differs = type_[static_cast<std::size_t>(in)] != type_[static_cast<std::size_t>(out)];
                 const auto fa = fixed.find(a), fb = fixed.find(b);
-                if (type_differs || (fa != fixed.end() && fb != fixed.end() && !(fa->second == fb->second))) {
+                if (type_differs || (pinned_inputs_conflict && fa != fixed.end()) ||
+                    (fa != fixed.end() && fb != fixed.end() && !(fa->second == fb->second))) {
                     requantized_inputs_.insert({i, k});
                     note(detail::concat(g_.describe_node(static_cast<std::int32_t>(i)), ": input ", k,
                                         " is requantized (its parameters are pinned differently)"));
