@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <random>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "qtl/ops/hybrid_depthwise_conv_2d.hpp"
@@ -73,10 +74,7 @@ TEST_CASE("hybrid_depthwise_conv_2d: depth multiplier 2, worked by hand") {
 
 TEST_CASE_TEMPLATE_DEFINE("hybrid_depthwise_conv_2d: SIMD == reference, error bounded by the input step", A,
                           simd_arch) {
-    if constexpr (xsimd::batch<std::int32_t, A>::size != xsimd::batch<std::int32_t>::size) {
-        CHECK(true);  // prepare() packs for the default width
-        return;
-    } else {
+    {
         std::mt19937 rng(7);
         struct shape_case {
             int n, h, w, c, m, kh, kw, stride, dilation;
@@ -143,7 +141,15 @@ TEST_CASE_TEMPLATE_DEFINE("hybrid_depthwise_conv_2d: SIMD == reference, error bo
         }
     }
 }
-TEST_CASE_TEMPLATE_APPLY(simd_arch, qtl::test::tested_archs);
+// prepare() packs for the default arch's width, so eval<A> is compared only on
+// the tested archs of that width.
+template <class... A>
+auto same_width_as_default(std::tuple<A...>)
+    -> decltype(std::tuple_cat(std::conditional_t<xsimd::batch<std::int32_t, A>::size ==
+                                                      xsimd::batch<std::int32_t>::size,
+                                                  std::tuple<A>, std::tuple<>>{}...));
+using depthwise_archs = decltype(same_width_as_default(qtl::test::tested_archs{}));
+TEST_CASE_TEMPLATE_APPLY(simd_arch, depthwise_archs);
 
 TEST_CASE("hybrid_depthwise_conv_2d: prepare() needs one scale per output channel") {
     const std::vector<std::int8_t> w = {1, -1, 2, 0, 3, 5, 4, -127};
