@@ -429,3 +429,32 @@ TEST_CASE("16x8 mode keeps HARD_SWISH at int8 (TFLite has no int16 kernel for it
     REQUIRE(report.notes.size() == 1);
     CHECK(report.notes[0].find("no int16 HARD_SWISH") != std::string::npos);
 }
+
+TEST_CASE("a float constant operand of ADD is quantized like an activation from its own range") {
+    qtl::graph g;
+    auto x = g.add_activation("x", {1, 4});
+    const std::vector<float> cv{0.0f, 1.0f, 2.55f, -0.5f};
+    auto c = g.add_constant("c", {1, 4}, std::span<const float>(cv));
+    auto y = g.add_activation("y", {1, 4});
+    g.add_node(B::ADD, qtl::tflite::add_options{}, {x, c}, {y});
+    g.inputs = {x};
+    g.outputs = {y};
+    const auto cal = ranges({{x, {-1.0f, 1.0f}}, {y, {-1.5f, 3.55f}}});
+    // int8: range [-0.5, 2.55] -> scale 3.05/255, zero point round(-128 + 0.5 / scale) = -86;
+    // codes round(v / scale) - 86: 0 -> -86, 1 -> 84 - 86 = -2, 2.55 -> 213 - 86 = 127, -0.5 -> -42 - 86 = -128
+    auto m = round_trip(qtl::convert(g, cal));
+    auto ct = model_tensor(m, m.main().operators[0].inputs[1]);
+    CHECK(ct.type == T::INT8);
+    CHECK(ct.quantization->scale[0] == doctest::Approx(3.05f / 255));
+    CHECK(ct.quantization->zero_point[0] == -86);
+    CHECK(data<std::int8_t>(m, ct) == std::vector<std::int8_t>{-86, -2, 127, -128});
+    // 16x8: symmetric, scale 2.55 / 32767; codes 0, round(12849.8) = 12850, 32767, round(-6424.9) = -6425
+    qtl::conversion_options o;
+    o.scheme = qtl::int16x8_scheme::layer();
+    m = round_trip(qtl::convert(g, cal, o));
+    ct = model_tensor(m, m.main().operators[0].inputs[1]);
+    CHECK(ct.type == T::INT16);
+    CHECK(ct.quantization->scale[0] == doctest::Approx(2.55f / 32767));
+    CHECK(ct.quantization->zero_point[0] == 0);
+    CHECK(data<std::int16_t>(m, ct) == std::vector<std::int16_t>{0, 12850, 32767, -6425});
+}

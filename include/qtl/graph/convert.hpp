@@ -509,41 +509,16 @@ private:
     // activation from its own range (TFLite does the same).
     std::int32_t emit_constant_operand(std::int32_t index, tflite::tensor_type type, const std::string& where) {
         const auto& c = g_.tensor(index);
-        if (c.type == tflite::tensor_type::INT32) {
-            tflite::tensor t;
-            t.name = c.name;
-            t.type = c.type;
-            t.shape = c.shape;
-            return add_tensor(std::move(t), c.data);
-        }
+        if (c.type == tflite::tensor_type::INT32) return copy_constant(index);
         check(c.type == tflite::tensor_type::FLOAT32, where, g_.describe_tensor(index), " has type ",
               tflite::describe(c.type), "; constants must be FLOAT32 or INT32");
-        const auto v = c.values<float>();
         value_range r;
-        for (float x : v) {
+        for (float x : c.values<float>()) {
             check(std::isfinite(x), where, g_.describe_tensor(index), " holds ", x);
             r.include(x);
         }
-        if (v.empty()) r.include(0.0f);
-        const auto p = params_from_range(r, type, where);
-        tflite::tensor t;
-        t.name = c.name;
-        t.type = type;
-        t.shape = c.shape;
-        t.quantization = make_quantization({p.scale}, {p.zero_point}, -1);
-        std::vector<std::uint8_t> bytes;
-        if (type == tflite::tensor_type::INT16) {
-            std::vector<std::int16_t> q(v.size());
-            for (std::size_t i = 0; i < v.size(); ++i)
-                q[i] = static_cast<std::int16_t>(std::clamp(std::round(v[i] / p.scale), -32768.0f, 32767.0f));
-            bytes = to_bytes(q);
-        } else {
-            std::vector<std::int8_t> q(v.size());
-            for (std::size_t i = 0; i < v.size(); ++i)
-                q[i] = static_cast<std::int8_t>(std::clamp(std::round(v[i] / p.scale) + static_cast<float>(p.zero_point), -128.0f, 127.0f));
-            bytes = to_bytes(q);
-        }
-        return add_tensor(std::move(t), std::move(bytes));
+        if (r.empty()) r.include(0.0f);
+        return quantize_like(index, params_from_range(r, type, where));
     }
 
     std::int32_t shape_constant(const std::string& name, const qtl::shape& s) {
