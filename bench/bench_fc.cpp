@@ -7,21 +7,22 @@
 //   fc_MxKxN/qtl      kernels::gemm_int8, per-channel multipliers, input and
 //                     output zero points, int8 out (bit-exact with TFLite)
 //   fc_MxKxN/onednn   dnnl::matmul u8 x s8 -> s8, s32 bias, per-channel output
-//                     scales and output zero point, weights reordered once to
+//                     scales, source and output zero points, weights reordered once to
 //                     the layout the primitive asks for: oneDNN's fast int8 path
 //                     (it takes u8 activations; the same bytes shifted by 128)
 //   fc_MxKxN/xnnpack  xnn_create_fully_connected_nc_qs8 (per-tensor weight
 //                     scale: the only qs8 FC in Debian's 2022 snapshot)
+//   max_diff counter  the largest |output - a plain loop of TFLite's
+//                     arithmetic| on the same data, in output steps (the
+//                     loop with XNNPACK's per-tensor scale for xnnpack)
 //   peak/...          independent multiply-accumulate chains of one instruction:
 //                     vpdpbusd_zmm (AVX-512 VNNI), vpdpbusd_ymm (AVX-VNNI),
 //                     vpmaddwd_ymm (AVX2: what the AVX2 kernel's MACs run on)
 
-#include <benchmark/benchmark.h>
-
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <cstdint>
-#include <cstdio>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,18 +31,11 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_common.hpp"
+#include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8.hpp"
-
-#if QTL_BENCH_ONEDNN
-#include <omp.h>
-
-#include <oneapi/dnnl/dnnl.hpp>
-#endif
-#if QTL_BENCH_XNNPACK
-#include <xnnpack.h>
-#endif
 
 namespace {
 
@@ -69,25 +63,40 @@ struct fc_layer {
     std::int32_t output_zero_point = -5;
 
     explicit fc_layer(fc_shape s) : shape(s) {
-        std::mt19937 rng(1234 + s.m + s.k + s.n);
-        std::uniform_int_distribution<int> byte(-128, 127), weight(-127, 127), bias_value(-5000, 5000);
-        std::uniform_real_distribution<float> spread(0.5f, 1.5f);
-        input.resize(std::size_t(s.m) * s.k);
-        for (auto& v : input) v = static_cast<std::int8_t>(byte(rng));
-        weights.resize(std::size_t(s.n) * s.k);
-        for (auto& v : weights) v = static_cast<std::int8_t>(weight(rng));
-        for (int i = 0; i < s.n; ++i) {
-            bias.push_back(bias_value(rng));
-            weight_scales.push_back(weight_scale * spread(rng));
-        }
-        // Outputs spread over int8: the accumulator's spread is about sqrt(k) * 74 * 73 steps.
-        output_scale = input_scale * weight_scale * std::sqrt(float(s.k)) * 74.0f * 73.0f / 40.0f;
+        const std::uint32_t seed = std::uint32_t(1234 + s.m + s.k + s.n);
+        input = qtl_bench::random_values<std::int8_t>(std::size_t(s.m) * s.k, seed, -128, 127);
+        weights = qtl_bench::random_values<std::int8_t>(std::size_t(s.n) * s.k, seed + 1, -127, 127);
+        bias = qtl_bench::random_values<std::int32_t>(std::size_t(s.n), seed + 2, -5000, 5000);
+        weight_scales = qtl_bench::random_scales(std::size_t(s.n), seed + 3, weight_scale);
+        output_scale = qtl_bench::spread_output_scale(input_scale, weight_scale, std::size_t(s.k));
     }
 };
 
-void set_gops(benchmark::State& state, const fc_shape& s) {
-    state.counters["GOPS"] =
-        benchmark::Counter(2.0 * s.m * s.k * s.n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+void set_gops(benchmark::State& state, const fc_shape& s) { qtl_bench::set_gops(state, double(s.m) * s.k * s.n); }
+
+// TFLite's FULLY_CONNECTED as a plain loop (the max_diff oracle), with one
+// weight scale per output column, or one for all (`per_channel` false:
+// what XNNPACK's qs8 FC takes).
+// Computed once per shape and kind (benchmarks repeat).
+const std::vector<std::int8_t>& reference_fc(const fc_layer& l, bool per_channel) {
+    static std::map<std::string, std::vector<std::int8_t>> cache;
+    const fc_shape& s = l.shape;
+    std::vector<std::int8_t>& out = cache[s.name() + (per_channel ? "/channel" : "/tensor")];
+    if (!out.empty()) return out;
+    out.resize(std::size_t(s.m) * s.n);
+    for (int n = 0; n < s.n; ++n) {
+        const float ws = per_channel ? l.weight_scales[std::size_t(n)] : l.weight_scale;
+        const qtl::quantized_multiplier qm = qtl::quantize_multiplier(double(l.input_scale) * ws / l.output_scale);
+        for (int m = 0; m < s.m; ++m) {
+            std::int32_t acc = l.bias[std::size_t(n)];
+            for (int k = 0; k < s.k; ++k)
+                acc += (std::int32_t(l.input[std::size_t(m) * s.k + k]) - l.input_zero_point) *
+                       std::int32_t(l.weights[std::size_t(n) * s.k + k]);
+            const std::int32_t v = qtl::multiply_by_quantized_multiplier(acc, qm) + l.output_zero_point;
+            out[std::size_t(m) * s.n + n] = static_cast<std::int8_t>(std::min(127, std::max(-128, v)));
+        }
+    }
+    return out;
 }
 
 // --- qtl ----------------------------------------------------------------------
@@ -103,6 +112,8 @@ void fc_qtl(benchmark::State& state, fc_shape shape) {
                                        requantize_params{layer.output_zero_point, -128, 127}};
     const kernels::gemm_int8_packed packed = kernels::pack_gemm_int8(spec);
     std::vector<std::int8_t> out(std::size_t(shape.m) * shape.n);
+    kernels::gemm_int8(packed, layer.input.data(), shape.m, shape.k, out.data(), shape.n);
+    qtl_bench::set_max_diff(state, qtl_bench::max_abs_diff(out, reference_fc(layer, true)));
     for (auto _ : state) {
         kernels::gemm_int8(packed, layer.input.data(), shape.m, shape.k, out.data(), shape.n);
         benchmark::DoNotOptimize(out.data());
@@ -134,12 +145,12 @@ void fc_onednn(benchmark::State& state, fc_shape shape) {
     std::vector<float> scales;
     for (float ws : layer.weight_scales) scales.push_back(layer.input_scale * ws / layer.output_scale);
     attr.set_output_scales(1 << 1, scales);  // per output column
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {layer.input_zero_point + 128});
     attr.set_zero_points(DNNL_ARG_DST, 0, {layer.output_zero_point});
     const matmul::primitive_desc pd(matmul::desc(src_md, weights_any, bias_md, dst_md), attr, eng);
 
     // u8 activations: the same values shifted by 128 (zero point + 128).
-    std::vector<std::uint8_t> input(layer.input.size());
-    for (std::size_t i = 0; i < input.size(); ++i) input[i] = static_cast<std::uint8_t>(layer.input[i] + 128);
+    std::vector<std::uint8_t> input = qtl_bench::shifted_to_u8(layer.input);
     std::vector<std::int32_t> bias = layer.bias;
     memory src(src_md, eng, input.data());
     memory weights_user(weights_user_md, eng, const_cast<std::int8_t*>(layer.weights.data()));
@@ -151,7 +162,9 @@ void fc_onednn(benchmark::State& state, fc_shape shape) {
     const matmul prim(pd);
     const std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst}};
+    prim.execute(strm, args);
     strm.wait();
+    qtl_bench::set_max_diff(state, qtl_bench::max_abs_diff(out, reference_fc(layer, true)));
     for (auto _ : state) {
         prim.execute(strm, args);
         strm.wait();
@@ -183,6 +196,8 @@ void fc_xnnpack(benchmark::State& state, fc_shape shape) {
         state.SkipWithError("xnn_setup_fully_connected_nc_qs8 failed");
         return;
     }
+    xnn_run_operator(op, nullptr);
+    qtl_bench::set_max_diff(state, qtl_bench::max_abs_diff(out, reference_fc(layer, false)));
     for (auto _ : state) {
         xnn_run_operator(op, nullptr);
         benchmark::DoNotOptimize(out.data());
@@ -291,19 +306,14 @@ void peak(benchmark::State& state, bool supported, std::int64_t (*chains)(std::i
 }  // namespace
 
 int main(int argc, char** argv) {
-#if QTL_BENCH_ONEDNN
-    omp_set_num_threads(1);  // single-threaded like the others
-#endif
-#if QTL_BENCH_XNNPACK
-    if (xnn_initialize(nullptr) != xnn_status_success) std::fprintf(stderr, "bench_fc: xnn_initialize failed\n");
-#endif
+    qtl_bench::init_backends("bench_fc");
     for (const fc_shape& s : fc_shapes) {
-        benchmark::RegisterBenchmark((s.name() + "/qtl").c_str(), fc_qtl, s)->Unit(benchmark::kMicrosecond);
+        qtl_bench::add(s.name(), "qtl", fc_qtl, s);
 #if QTL_BENCH_ONEDNN
-        benchmark::RegisterBenchmark((s.name() + "/onednn").c_str(), fc_onednn, s)->Unit(benchmark::kMicrosecond);
+        qtl_bench::add(s.name(), "onednn", fc_onednn, s);
 #endif
 #if QTL_BENCH_XNNPACK
-        benchmark::RegisterBenchmark((s.name() + "/xnnpack").c_str(), fc_xnnpack, s)->Unit(benchmark::kMicrosecond);
+        qtl_bench::add(s.name(), "xnnpack", fc_xnnpack, s);
 #endif
     }
 #if QTL_KERNELS_X86_TARGETS
@@ -322,8 +332,6 @@ int main(int argc, char** argv) {
                                 std::string(qtl::kernels::to_string(qtl::kernels::best_gemm_int8_isa())));
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-#if QTL_BENCH_XNNPACK
-    xnn_deinitialize();
-#endif
+    qtl_bench::shutdown_backends();
     return 0;
 }

@@ -1,34 +1,106 @@
 #!/usr/bin/env bash
-# Builds bench/ for this machine (Release, -march=native) and runs it, one
-# thread, pinned to one core, writing Google Benchmark's JSON.
+# qtl's benchmark suite, one command: builds bench/ for this machine (Release,
+# -march=native), runs every benchmark binary pinned to one core (one thread
+# each), times the whole models in LiteRT, merges everything into one Google
+# Benchmark JSON file, and regenerates docs/benchmarks.md and
+# docs/benchmarks.svg from it.
 #
-#   bash scripts/bench.sh                      # -> build-bench/bench_fc.json
-#   bash scripts/bench.sh out.json             # another output file
-#   bash scripts/bench.sh out.json --benchmark_filter='fc_1x' --benchmark_repetitions=5
+#   bash scripts/bench.sh                                 # the whole suite
+#   bash scripts/bench.sh --benchmark_repetitions=3       # medians of 3 (the published run)
+#   bash scripts/bench.sh --benchmark_filter='conv' --no-litert --no-report
+#   bash scripts/bench.sh --report-only                   # docs from the last results
 #
+# Options (the others go to every benchmark binary: any Google Benchmark flag;
+# --benchmark_repetitions and --benchmark_filter also reach the LiteRT timing):
+#   --out FILE      merged results (default <build>/results.json)
+#   --no-litert     skip LiteRT (npm @litertjs/core, installed by setup-litert.sh)
+#   --no-report     leave docs/benchmarks.md and .svg alone
+#   --report-only   only regenerate the docs from the existing results file
 # Environment: QTL_BENCH_BUILD_DIR (default build-bench), QTL_BENCH_CPU (the
-# core to pin to, default the last one).  Arguments after the output file go
-# to the benchmark binary.  See docs/benchmarks.md for what is measured.
+# core to pin to, default the last one), QTL_SHARED_DIR (models; default
+# ../shared).  See docs/benchmarks.md for what is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
 build="${QTL_BENCH_BUILD_DIR:-build-bench}"
-out="${1:-$build/bench_fc.json}"
-[ $# -gt 0 ] && shift
+out=""
+litert=1
+report=1
+report_only=0
+bench_args=()
+repetitions=1
+filter=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    --out=*) out="${1#--out=}"; shift ;;
+    --no-litert) litert=0; shift ;;
+    --no-report) report=0; shift ;;
+    --report-only) report_only=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *)
+      case "$1" in
+        --benchmark_repetitions=*) repetitions="${1#--benchmark_repetitions=}" ;;
+        --benchmark_filter=*) filter="${1#--benchmark_filter=}" ;;
+      esac
+      bench_args+=("$1"); shift ;;
+  esac
+done
+out="${out:-$build/results.json}"
+python=/usr/bin/python3
+
+report_docs() {
+  if ! command -v gnuplot >/dev/null 2>&1; then
+    # The plot needs gnuplot (Debian gnuplot-nox: no X11), installed like install-deps.sh does.
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "bench: installing gnuplot-nox for the plot"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox
+  fi
+  "$python" scripts/bench-report.py report "$out" --md docs/benchmarks.md --svg docs/benchmarks.svg \
+    --template bench/benchmarks.md.in
+}
+
+if [ "$report_only" -eq 1 ]; then
+  report_docs
+  exit 0
+fi
+
+bash scripts/install-deps.sh
 
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DQTL_ARCH=native \
-      -DQTL_BUILD_BENCH=ON -DQTL_BUILD_TESTS=OFF -DQTL_BUILD_EXAMPLES=OFF
-cmake --build "$build" --target bench_fc
+      -DQTL_BUILD_BENCH=ON -DQTL_BUILD_TESTS=OFF -DQTL_BUILD_EXAMPLES=OFF -DQTL_BUILD_TOOLS=OFF
+cmake --build "$build" --target bench_fc bench_conv bench_models
 
 pin=()
 if command -v taskset >/dev/null 2>&1; then
   cpu="${QTL_BENCH_CPU:-$(( $(nproc) - 1 ))}"
   pin=(taskset -c "$cpu")
 fi
-mkdir -p "$(dirname "$out")"
-# OMP_NUM_THREADS: oneDNN's OpenMP runtime, one thread like the others.
-OMP_NUM_THREADS=1 "${pin[@]}" "$build/bench/bench_fc" \
-  --benchmark_out="$out" --benchmark_out_format=json --benchmark_counters_tabular=true "$@"
+parts=()
+for b in bench_fc bench_conv bench_models; do
+  echo "bench: running $b"
+  # OMP_NUM_THREADS: oneDNN's OpenMP runtime, one thread like the others.
+  OMP_NUM_THREADS=1 "${pin[@]}" "$build/bench/$b" --benchmark_out="$build/$b.json" --benchmark_out_format=json \
+    --benchmark_counters_tabular=true "${bench_args[@]}"
+  parts+=("$build/$b.json")
+done
+
+if [ "$litert" -eq 1 ]; then
+  bash scripts/setup-litert.sh "$build/litert"
+  for variant in compat relaxed-simd; do
+    echo "bench: LiteRT ($variant)"
+    lit_args=(--out "$build/litert_$variant.json" --litert "$build/litert" --build "$variant"
+              --repetitions "$repetitions")
+    [ -n "$filter" ] && lit_args+=(--filter "$filter")
+    "${pin[@]}" node bench/litert_latency.mjs "${lit_args[@]}"
+    parts+=("$build/litert_$variant.json")
+  done
+fi
+
+"$python" scripts/bench-report.py merge "$out" "${parts[@]}"
 echo "bench: results in $out"
+[ "$report" -eq 1 ] && report_docs
+exit 0

@@ -65,7 +65,7 @@ echo "conformance: converter matrix took $((SECONDS - start)) s"
   echo
   echo "## Dynamic-range (hybrid) models"
   echo
-  echo "Float in, int8 weights, float out, written by \`qtl::convert_dynamic_range()\` (docs/dynamic_range.md)"
+  echo "Float in, int8 weights (and int4 block-wise weights in the \`_bw\` models), float out, written by \`qtl::convert_dynamic_range()\` (docs/dynamic_range.md)"
   echo "from \`tests/conformance/make_hybrid_models.cpp\`. Both runtimes quantize each input row / image on"
   echo "the fly; the bar is every output within 1e-4 of the largest output (float rounding only)."
   echo

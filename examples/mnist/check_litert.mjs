@@ -98,11 +98,15 @@ async function main() {
     const x = inputs.data.slice(i * features, (i + 1) * features);
     const t = new api.Tensor(x, inShape);
     let outs;
+    const before = logs.length;
     try {
       outs = await compiled.run([t]);
     } finally {
       t.delete();
     }
+    // run() can return normally after a kernel failed to invoke: read the log.
+    const failed = errorLines(logs, before);
+    if (failed.length) throw new Error(`LiteRT failed on test digit ${i}: ${failed.join('; ')}`);
     const y = outs[0].toTypedArray();
     outs.forEach((o) => o.delete());
     if (!(y instanceof Int8Array) || y.length !== classes) {

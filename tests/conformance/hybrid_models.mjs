@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // qtl's executor (tools/qtl-run) against LiteRT (tests/conformance/litert/
 // run_model.mjs) on dynamic-range ("hybrid") models written by qtl's
-// convert_dynamic_range(): float input, int8 weights, float output.  The
+// convert_dynamic_range(): float input, int8 weights (or int4 block-wise
+// FULLY_CONNECTED weights: the dense_bw* models), float output.  The
 // models and their float inputs come from tests/conformance/
 // make_hybrid_models.cpp, which this script compiles (with $CXX, default c++)
 // unless --maker names a built one.
@@ -57,7 +58,7 @@ if (!maker) {
 const models = path.join(work, 'models');
 run(maker, [models]);
 
-const names = ['dense', 'dense_pt', 'conv', 'conv_stride', 'float_dense'];
+const names = ['dense', 'dense_pt', 'conv', 'conv_stride', 'float_dense', 'dense_bw32', 'dense_bw64', 'dense_bw16'];
 const rows = [];
 let failed = false;
 for (const name of names) {

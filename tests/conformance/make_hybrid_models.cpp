@@ -11,12 +11,18 @@
 //   conv         conv 3x3 SAME relu -> depthwise 3x3 (x2) -> max pool -> reshape -> dense
 //   conv_stride  conv 3x3/2 VALID -> depthwise 3x3 dilation 2 SAME relu6 -> average pool -> dense
 //   float_dense  the dense graph with nothing quantized (graph_to_tflite): the float executor path
+//   dense_bw32   dense(64->32, fused relu) -> dense(32->10), batch 3, int4 block-wise weights, blocks of 32
+//                (LiteRT: XNNPACK's qd8-f32-qb4w kernels)
+//   dense_bw64   dense(192->64) -> relu6 -> dense(64->16, fused relu6), batch 2, blocks of 64 (XNNPACK)
+//   dense_bw16   dense(48->8, fused relu), batch 2, blocks of 16 (LiteRT: TFLite's own block-wise kernel,
+//                XNNPACK takes only multiples of 32)
 #include <qtl/graph/builder.hpp>
 #include <qtl/graph/convert_dynamic_range.hpp>
 #include <qtl/graph/to_tflite.hpp>
 #include <qtl/io/npy.hpp>
 #include <qtl/io/tflite/writer.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -72,6 +78,24 @@ qtl::graph conv_stride() {
     return std::move(b).build();
 }
 
+// An MLP of FULLY_CONNECTED layers (sizes[0] inputs, then one layer per
+// following size), fused activations as given, for block-wise weights.
+qtl::graph mlp(int batch, const std::vector<int>& sizes, const std::vector<qtl::fused_activation>& fused,
+               bool relu6_between = false) {
+    qtl::graph_builder b;
+    auto h = b.input("x", {batch, sizes[0]});
+    for (std::size_t l = 1; l < sizes.size(); ++l) {
+        // sd 1.5 / sqrt(fan-in): outputs of order 1, so that RELU6 saturates only some of them
+        const float sd = 1.5f / std::sqrt(static_cast<float>(sizes[l - 1]));
+        const auto w = normal(static_cast<std::size_t>(sizes[l] * sizes[l - 1]), sd);
+        const auto bias = normal(static_cast<std::size_t>(sizes[l]), 0.1f);
+        h = b.fully_connected(h, "dense" + std::to_string(l), w, {sizes[l], sizes[l - 1]}, bias, fused[l - 1]);
+        if (relu6_between && l + 1 < sizes.size()) h = b.relu6(h);
+    }
+    b.output(h);
+    return std::move(b).build();
+}
+
 void write(const std::filesystem::path& dir, const std::string& name, const qtl::tflite::model& m,
            const qtl::graph& g, int samples) {
     qtl::tflite::write_model(m, dir / (name + ".tflite"));
@@ -103,7 +127,14 @@ int main(int argc, char** argv) {
         write(dir, "conv", qtl::convert_dynamic_range(c), c, samples);
         const auto s = conv_stride();
         write(dir, "conv_stride", qtl::convert_dynamic_range(s), s, samples);
-        std::cout << "make_hybrid_models: wrote 5 models to " << dir << "\n";
+        using act = qtl::fused_activation;
+        const auto bw32 = mlp(3, {64, 32, 10}, {act::relu, act::none});
+        write(dir, "dense_bw32", qtl::convert_dynamic_range(bw32, {.block_size = 32}), bw32, samples);
+        const auto bw64 = mlp(2, {192, 64, 16}, {act::none, act::relu6}, true);
+        write(dir, "dense_bw64", qtl::convert_dynamic_range(bw64, {.block_size = 64}), bw64, samples);
+        const auto bw16 = mlp(2, {48, 8}, {act::relu});
+        write(dir, "dense_bw16", qtl::convert_dynamic_range(bw16, {.block_size = 16}), bw16, samples);
+        std::cout << "make_hybrid_models: wrote 8 models to " << dir << "\n";
     } catch (const std::exception& e) {
         std::cerr << "make_hybrid_models: " << e.what() << "\n";
         return 1;

@@ -360,3 +360,228 @@ TEST_CASE("convert_dynamic_range: shared weights, small weights, nothing to quan
         for (std::size_t i = 0; i < got.size(); ++i) CHECK(std::abs(got[i] - ref.output(0)[i]) < 0.1f);
     }
 }
+
+// ---- int4 block-wise FULLY_CONNECTED weights (options.block_size) ------------
+// Expected scales are recomputed here with frexp (8 significant bits, the
+// bfloat16 precision the converter rounds to; ties do not occur with random
+// weights), codes as round(w / scale) clamped to [-7, 7].  The executor is
+// checked against the float graph with the weights' error removed: the
+// graph run again with the dequantized weights (codes * scale), leaving only
+// the input quantization: |y - y_deq| <= step * sum_i |w^_i| per output,
+// step = (max(x, 0) - min(x, 0)) / 255 of its row (each input code off by at
+// most one step), plus float rounding.
+
+namespace {
+
+float bf16_nearest(float v) {
+    int e = 0;
+    const float m = std::frexp(v, &e);  // v = m * 2^e, m in [0.5, 1)
+    return std::ldexp(std::round(m * 256.0f) / 256.0f, e);
+}
+
+graph blockwise_mlp(std::mt19937& rng, fused_activation first = fused_activation::relu) {
+    graph_builder b;
+    auto x = b.input("x", {3, 64});
+    const auto w1 = random_floats(rng, 32 * 64, 0.4f), b1 = random_floats(rng, 32, 0.1f);
+    const auto w2 = random_floats(rng, 4 * 32, 0.4f), b2 = random_floats(rng, 4, 0.1f);
+    auto h = b.fully_connected(x, "dense1", w1, {32, 64}, b1, first);
+    b.output(b.fully_connected(h, "dense2", w2, {4, 32}, b2));
+    return std::move(b).build();
+}
+
+// The codes (unpacked) and scales of block-wise tensor `w`, checked against the graph's floats.
+std::vector<float> check_blockwise_weights(const tflite::model& m, const graph& g, std::int32_t model_w,
+                                           std::int32_t graph_w, int block) {
+    const auto& t = m.main().tensors[static_cast<std::size_t>(model_w)];
+    CHECK(t.type == tflite::tensor_type::INT4);
+    REQUIRE(t.quantization.has_value());
+    REQUIRE(t.quantization->blockwise.has_value());
+    CHECK(t.quantization->blockwise->block_size == block);
+    CHECK(t.quantization->blockwise->zero_points == -1);
+    const auto& st = m.main().tensors[static_cast<std::size_t>(t.quantization->blockwise->scales)];
+    CHECK(st.type == tflite::tensor_type::FLOAT16);
+    const auto values = g.tensor(graph_w).values<float>();
+    const std::size_t outputs = static_cast<std::size_t>(t.shape[0]), inputs = static_cast<std::size_t>(t.shape[1]);
+    const std::size_t blocks = inputs / static_cast<std::size_t>(block);
+    CHECK(st.shape == qtl::shape{static_cast<std::int32_t>(outputs), static_cast<std::int32_t>(blocks)});
+    const auto& scales = t.quantization->params.scales;
+    REQUIRE(scales.size() == outputs * blocks);
+    const auto codes = unpack_int4(m.data_of(t), values.size());
+    std::vector<float> dequantized(values.size());
+    for (std::size_t o = 0; o < outputs; ++o)
+        for (std::size_t b = 0; b < blocks; ++b) {
+            float max_abs = 0.0f;
+            for (std::size_t k = 0; k < static_cast<std::size_t>(block); ++k)
+                max_abs = std::max(max_abs, std::abs(values[o * inputs + b * block + k]));
+            const float s = bf16_nearest(max_abs / 7.0f);
+            CHECK(scales[o * blocks + b] == s);
+            for (std::size_t k = 0; k < static_cast<std::size_t>(block); ++k) {
+                const std::size_t i = o * inputs + b * block + k;
+                CHECK(codes[i] == static_cast<std::int8_t>(std::clamp(std::round(values[i] / s), -7.0f, 7.0f)));
+                dequantized[i] = static_cast<float>(codes[i]) * s;
+            }
+        }
+    return dequantized;
+}
+
+}  // namespace
+
+TEST_CASE("convert_dynamic_range: int4 block-wise FULLY_CONNECTED weights") {
+    std::mt19937 rng(31);
+    const graph g = blockwise_mlp(rng);
+    const auto m = convert_dynamic_range(g, {.block_size = 32});
+    const auto& sg = m.main();
+
+    // FULLY_CONNECTED (fused ReLU taken out), RELU, FULLY_CONNECTED.
+    REQUIRE(sg.operators.size() == 3);
+    CHECK(sg.operators[0].builtin_code == B::FULLY_CONNECTED);
+    CHECK(sg.operators[1].builtin_code == B::RELU);
+    CHECK(sg.operators[2].builtin_code == B::FULLY_CONNECTED);
+    CHECK(sg.operators[1].outputs[0] == sg.operators[2].inputs[0]);
+    CHECK(sg.operators[0].outputs[0] == sg.operators[1].inputs[0]);
+    for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+        const auto& opt = sg.operators[i].options_as<tflite::fully_connected_options>();
+        CHECK(opt.fused_activation_function == tflite::activation_function_type::NONE);
+        CHECK(opt.asymmetric_quantize_inputs);
+        CHECK(sg.operators[i].version == 1);  // TFLite's op_version: float/int4/float with a bias and default options
+        CHECK(sg.tensors[static_cast<std::size_t>(sg.operators[i].inputs[2])].type == tflite::tensor_type::FLOAT32);
+    }
+
+    // The weights, and the graph with them dequantized.
+    graph deq = g;
+    for (std::size_t n = 0; n < g.nodes.size(); ++n) {
+        const std::int32_t w = g.nodes[n].inputs[1];
+        const std::size_t op = n == 0 ? 0 : 2;
+        const auto values = check_blockwise_weights(m, g, sg.operators[op].inputs[1], w, 32);
+        deq.tensor(w).set_values<float>(std::span<const float>(values));
+    }
+
+    // Round trip, then qtl's executor against the dequantized float graph, layer by layer.
+    const auto bytes = tflite::write_model(m);
+    const auto back = tflite::read_model(std::span<const std::uint8_t>(bytes));
+    tflite::executor run(back);
+    const auto x = random_floats(rng, 3 * 64, 1.0f);
+    run.set_input<float>(0, x);
+    run.invoke();
+    float_executor ref(deq);
+    ref.set_input(0, x);
+    ref.invoke();
+    for (std::size_t op : {std::size_t{0}, std::size_t{2}}) {
+        const auto& o = back.main().operators[op];
+        const std::int32_t xin = o.inputs[0], y = o.outputs[0];
+        // Feed the layer the float graph's input so that only this layer's error counts.
+        const auto graph_in = ref.values(op == 0 ? g.inputs[0] : g.nodes[1].inputs[0]);
+        run.set_tensor_bytes(xin, std::as_bytes(std::span<const float>(graph_in)));
+        run.invoke_operator(op);
+        const auto got = run.tensor_data<float>(y);
+        // The float graph's pre-activation output of this layer: ReLU of it for layer 0 is compared below.
+        const auto& w = back.main().tensors[static_cast<std::size_t>(o.inputs[1])];
+        const std::size_t outputs = static_cast<std::size_t>(w.shape[0]), inputs = static_cast<std::size_t>(w.shape[1]);
+        const auto wdeq = deq.tensor(g.nodes[op == 0 ? 0 : 1].inputs[1]).values<float>();
+        const auto bias = deq.tensor(g.nodes[op == 0 ? 0 : 1].inputs[2]).values<float>();
+        REQUIRE(got.size() == 3 * outputs);
+        for (std::size_t r = 0; r < 3; ++r) {
+            float lo = 0.0f, hi = 0.0f;
+            for (std::size_t i = 0; i < inputs; ++i) {
+                lo = std::min(lo, graph_in[r * inputs + i]);
+                hi = std::max(hi, graph_in[r * inputs + i]);
+            }
+            const double step = (double(hi) - lo) / 255.0;
+            for (std::size_t c = 0; c < outputs; ++c) {
+                double want = bias[c], abs_w = 0.0;
+                for (std::size_t i = 0; i < inputs; ++i) {
+                    want += double(graph_in[r * inputs + i]) * wdeq[c * inputs + i];
+                    abs_w += std::abs(double(wdeq[c * inputs + i]));
+                }
+                CHECK(std::abs(got[r * outputs + c] - want) <= step * abs_w + 1e-5 * (std::abs(want) + abs_w + 1.0));
+            }
+        }
+    }
+    // The reference kernel path gives the same bits.
+    tflite::executor scalar(back, tflite::kernel_path::reference);
+    scalar.set_input<float>(0, x);
+    scalar.invoke();
+    run.set_input<float>(0, x);  // `run` was fed layer inputs above: rerun it whole
+    run.invoke();
+    const auto simd_out = run.output<float>(0);
+    const auto s_out = scalar.output<float>(0);
+    CHECK(std::equal(s_out.begin(), s_out.end(), simd_out.begin(), simd_out.end()));
+    // A FLOAT32 scale tensor (which TFLite's kernel misreads as binary16) is refused by the executor.
+    {
+        tflite::model f32 = back;
+        auto& tensors = f32.subgraphs[0].tensors;
+        auto& w0 = tensors[static_cast<std::size_t>(f32.main().operators[0].inputs[1])];
+        auto& st = tensors[static_cast<std::size_t>(w0.quantization->blockwise->scales)];
+        const auto& values = w0.quantization->params.scales;
+        st.type = tflite::tensor_type::FLOAT32;
+        auto& data = f32.buffers[st.buffer].data;
+        data.resize(values.size() * 4);
+        std::memcpy(data.data(), values.data(), data.size());
+        CHECK_THROWS_WITH_AS(tflite::executor{f32}, doctest::Contains("reads them as FLOAT16"), qtl::error);
+    }
+    // End to end the model's output equals the executor run on the written model (deterministic).
+    tflite::executor again(m);
+    again.set_input<float>(0, x);
+    again.invoke();
+    tflite::executor once_more(back);
+    once_more.set_input<float>(0, x);
+    once_more.invoke();
+    const auto a = again.output<float>(0), b = once_more.output<float>(0);
+    CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+}
+
+TEST_CASE("convert_dynamic_range: block-wise keeps CONV_2D / DEPTHWISE_CONV_2D int8 per channel") {
+    std::mt19937 rng(5);
+    const graph g = conv_net(rng);  // its FULLY_CONNECTED is [5, 128]: O >= 4, I = 128
+    const auto m = convert_dynamic_range(g, {.block_size = 64});
+    const auto& t = m.main().tensors;
+    CHECK(t[static_cast<std::size_t>(op_of(m, B::CONV_2D).inputs[1])].type == tflite::tensor_type::INT8);
+    CHECK(t[static_cast<std::size_t>(op_of(m, B::DEPTHWISE_CONV_2D).inputs[1])].type == tflite::tensor_type::INT8);
+    check_weights(m, g, op_of(m, B::CONV_2D).inputs[1], 0);
+    const auto& fc = op_of(m, B::FULLY_CONNECTED);
+    check_blockwise_weights(m, g, fc.inputs[1], g.nodes.back().inputs[1], 64);
+    // The conv's fused ReLU stays fused (only block-wise FULLY_CONNECTED ops lose theirs).
+    CHECK(op_of(m, B::CONV_2D).options_as<tflite::conv_2d_options>().fused_activation_function ==
+          tflite::activation_function_type::RELU);
+    tflite::executor run(tflite::read_model(std::span<const std::uint8_t>(tflite::write_model(m))));
+    run.set_input<float>(0, random_floats(rng, g.tensor(g.inputs[0]).size(), 1.0f));
+    run.invoke();
+    for (float v : run.output<float>(0)) CHECK(std::isfinite(v));
+}
+
+TEST_CASE("convert_dynamic_range: block-wise refusals name the layer and the rule") {
+    std::mt19937 rng(8);
+    const graph g = blockwise_mlp(rng);
+    const auto refused = [&](const graph& gr, std::int32_t block, const char* text) {
+        CHECK_THROWS_WITH_AS(convert_dynamic_range(gr, {.block_size = block}), doctest::Contains(text), qtl::error);
+    };
+    refused(g, 24, "I = 64 is not a multiple of block size 24 (even block sizes that divide it, up to 256: 2, 4, 8, "
+                   "16, 32, 64)");
+    refused(g, 7, "odd");
+    refused(g, -2, "block_size is -2");
+    // dense2 is [4, 32]; a [2, 64] layer is too small for TFLite's block-wise kernel.
+    graph_builder b;
+    auto x = b.input("x", {1, 64});
+    const auto w = random_floats(rng, 2 * 64, 0.3f);
+    b.output(b.fully_connected(x, "tiny", w, {2, 64}));
+    const graph small = std::move(b).build();
+    refused(small, 32, "FULLY_CONNECTED 'tiny'");
+    refused(small, 32, "O >= 4 and I >= 32");
+    // A fused activation TFLite's block-wise kernel cannot be followed by.
+    const graph tanh_net = blockwise_mlp(rng, fused_activation::tanh);
+    refused(tanh_net, 32, "TANH");
+    // With min_weight_elements above the small layer's size, only the big ones are block-wise.
+    std::mt19937 rng2(8);
+    const graph mixed = [&] {
+        graph_builder bb;
+        auto xx = bb.input("x", {1, 64});
+        const auto w1 = random_floats(rng2, 32 * 64, 0.3f), w2 = random_floats(rng2, 2 * 32, 0.3f);
+        auto hh = bb.fully_connected(xx, "big", w1, {32, 64});
+        bb.output(bb.fully_connected(hh, "small", w2, {2, 32}));
+        return std::move(bb).build();
+    }();
+    const auto m = convert_dynamic_range(mixed, {.min_weight_elements = 100, .block_size = 32});
+    const auto& t = m.main().tensors;
+    CHECK(t[static_cast<std::size_t>(m.main().operators[0].inputs[1])].type == tflite::tensor_type::INT4);
+    CHECK(t[static_cast<std::size_t>(m.main().operators[1].inputs[1])].type == tflite::tensor_type::FLOAT32);
+}

@@ -82,7 +82,7 @@ std::vector<std::int32_t> codes(const qtl::tflite::executor& ex, const qtl::tfli
 
 // Every op of `model`, fed the integer model's inputs, agrees with it to 1 LSB.
 agreement compare_op_by_op(const qtl::tflite::model& model, std::mt19937& rng, int samples) {
-    qtl::tflite::executor ex(model);
+    qtl::tflite::executor ex(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
     qtl::fake_quant_executor fq(model);
     const auto& sg = model.main();
     agreement a;
@@ -186,7 +186,7 @@ TEST_CASE("a fake-quantized model run end to end stays close to the integer mode
     co.progress = qtl::progress_bar::never;
     const auto model = qtl::convert(g, qtl::calibrate(g, calib, co));
     qtl::fake_quant_executor fq(model);
-    qtl::tflite::executor ex(model);
+    qtl::tflite::executor ex(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
     const auto& out_t = model.main().tensors[static_cast<std::size_t>(model.main().outputs[0])];
     const auto& in_g = fq.grid(model.main().inputs[0]);
     double worst = 0;
@@ -219,7 +219,7 @@ TEST_CASE("selective quantization: a model with its first conv kept in float run
     qtl::conversion_options o;
     o.layers["conv"] = qtl::float_layer::layer();
     const auto model = qtl::convert(g, qtl::calibrate(g, calib, co), o);
-    qtl::tflite::executor ex(model);
+    qtl::tflite::executor ex(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
     qtl::float_executor fx(g);
     const auto& in = model.main().tensors[static_cast<std::size_t>(model.main().inputs[0])];
     CHECK(in.type == qtl::tflite::tensor_type::FLOAT32);  // the float conv reads the model input

@@ -183,3 +183,42 @@ TEST_CASE("executor: hybrid ops refuse what TFLite refuses") {
     w.quantization->params.axis = -1;
     CHECK_THROWS_AS(qtl::tflite::executor{m}, qtl::error);
 }
+
+TEST_CASE("executor: activations share one planned arena; outputs equal the preserve-all layout") {
+    auto model = qtl::tflite::read_model(qtl::test::shared_file("models/mobilenet_v2_quantized_1x3x224x224.tflite"));
+    qtl::tflite::executor planned(model);
+    qtl::tflite::executor preserved(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
+
+    // Every activation in bytes of its own: the arena is at least their sum.
+    std::size_t activation_bytes = 0;
+    for (const auto& t : model.main().tensors)
+        if (model.data_of(t).empty()) activation_bytes += qtl::num_elements(t.shape);  // a lower bound: one byte each
+    CHECK(preserved.arena_bytes() >= activation_bytes);
+    // MobileNetV2 is a chain with short skips: a few live tensors at a time.
+    MESSAGE("mobilenet_v2 activations: ", activation_bytes, " bytes; planned arena: ", planned.arena_bytes());
+    CHECK(planned.arena_bytes() * 4 < activation_bytes);
+
+    std::vector<std::byte> x(qtl::num_elements(planned.input_tensor(0).shape));  // int8 or uint8: one byte each
+    std::uint32_t state = 12345;
+    for (auto& v : x) v = static_cast<std::byte>((state = state * 1664525u + 1013904223u) >> 24);
+    planned.set_input_bytes(0, x);
+    preserved.set_input_bytes(0, x);
+    planned.invoke();
+    preserved.invoke();
+    const auto a = planned.output_bytes(0), b = preserved.output_bytes(0);
+    REQUIRE(a.size() == b.size());
+    CHECK(std::equal(a.begin(), a.end(), b.begin()));
+
+    // An early intermediate's bytes were reused: reading it is an error, not stale bytes.
+    const std::int32_t early = model.main().operators[0].outputs[0];
+    CHECK_THROWS_WITH_AS(planned.tensor_bytes(early), doctest::Contains("preserve_all_tensors"), qtl::error);
+    CHECK(preserved.tensor_bytes(early).size() > 0);
+    // Re-running operator 1 needs its input set again first.
+    CHECK_THROWS_WITH_AS(planned.invoke_operator(1), doctest::Contains("set_tensor_bytes"), qtl::error);
+    const auto saved = preserved.tensor_bytes(early);
+    planned.set_tensor_bytes(early, saved);
+    planned.invoke_operator(1);
+    const std::int32_t next = model.main().operators[1].outputs[0];
+    const auto p = planned.tensor_bytes(next), q = preserved.tensor_bytes(next);
+    CHECK(std::equal(p.begin(), p.end(), q.begin(), q.end()));
+}

@@ -15,6 +15,8 @@
 
 #include <sys/wait.h>
 
+#include "qtl/graph/builder.hpp"
+#include "qtl/graph/to_tflite.hpp"
 #include "qtl/io/npy.hpp"
 #include "qtl/io/tflite/executor.hpp"
 #include "qtl/io/tflite/reader.hpp"
@@ -164,6 +166,77 @@ TEST_CASE("qtl-quantize: dynamic range, and a layer kept in float") {
     CHECK(float_fc == 1);
     CHECK(run("qtl-quantize", model.string() + " --dynamic-range --calib " + calib.string() + " -o " + out.string())
               .exit_code == 2);
+}
+
+TEST_CASE("qtl-quantize: dynamic range with int4 block-wise FULLY_CONNECTED weights") {
+    // A float model of our own: dense(64 -> 8), fused ReLU, weights w[o][i] = sin(0.37 (8o + i)) / 2.
+    qtl::graph_builder b;
+    auto x = b.input("x", {2, 64});
+    std::vector<float> w(8 * 64), bias(8);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.5f * std::sin(0.37f * static_cast<float>(i));
+    for (std::size_t o = 0; o < bias.size(); ++o) bias[o] = 0.05f * static_cast<float>(o);
+    b.output(b.fully_connected(x, "dense", w, {8, 64}, bias, qtl::fused_activation::relu));
+    const auto g = std::move(b).build();
+    const auto model = work_dir() / "dense_float.tflite";
+    qtl::tflite::write_model(qtl::graph_to_tflite(g), model);
+    const auto out = work_dir() / "dense_block32.tflite";
+    fs::remove(out);
+
+    auto r = run("qtl-quantize", model.string() + " --dynamic-range --weights int4 --granularity block:32 -o " +
+                                     out.string());
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("int4 block-wise (32)") != std::string::npos);
+    const auto m = qtl::tflite::read_model(out);
+    const auto& t = m.main().tensors;
+    int fc = 0;
+    for (const auto& o : m.main().operators) {
+        if (o.builtin_code != qtl::tflite::builtin_operator::FULLY_CONNECTED) continue;
+        ++fc;
+        const auto& weights = t[static_cast<std::size_t>(o.inputs[1])];
+        CHECK(weights.type == qtl::tflite::tensor_type::INT4);
+        REQUIRE(weights.quantization.has_value());
+        REQUIRE(weights.quantization->blockwise.has_value());
+        CHECK(weights.quantization->blockwise->block_size == 32);
+        const auto& scales = t[static_cast<std::size_t>(weights.quantization->blockwise->scales)];
+        CHECK(scales.type == qtl::tflite::tensor_type::FLOAT16);
+        CHECK(scales.shape == qtl::shape{8, 2});
+        // the fused ReLU became an op of its own (TFLite's block-wise kernel ignores fused activations)
+        CHECK(o.options_as<qtl::tflite::fully_connected_options>().fused_activation_function ==
+              qtl::tflite::activation_function_type::NONE);
+    }
+    CHECK(fc == 1);
+    CHECK(m.main().operators.back().builtin_code == qtl::tflite::builtin_operator::RELU);
+    // It runs, and stays within int4 + int8-input quantization error of the float model (a naive loop).
+    std::vector<float> in(128);
+    for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::cos(0.1f * static_cast<float>(i));
+    qtl::tflite::executor e(m);
+    e.set_input<float>(0, in);
+    e.invoke();
+    const auto y = e.output<float>(0);
+    REQUIRE(y.size() == 16);
+    for (std::size_t row = 0; row < 2; ++row)
+        for (std::size_t o = 0; o < 8; ++o) {
+            double acc = bias[o];
+            for (std::size_t i = 0; i < 64; ++i) acc += double(in[row * 64 + i]) * w[o * 64 + i];
+            // |w| <= 0.5: int4 steps 0.5/7, error <= 0.036 per weight, |x| <= 1; about sqrt(64) * 0.02 typical
+            CHECK(std::abs(y[row * 8 + o] - std::max(acc, 0.0)) < 0.25);
+        }
+
+    // Usage errors (exit 2) and a block size the layer cannot take (exit 1, naming the rule).
+    CHECK(run("qtl-quantize", model.string() + " --dynamic-range --granularity block:32 -o " + out.string()).exit_code ==
+          2);  // int8 is the default weight type
+    r = run("qtl-quantize", model.string() + " --dynamic-range --weights int4 -o " + out.string());
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("block:N") != std::string::npos);
+    CHECK(run("qtl-quantize", model.string() + " --dynamic-range --weights int4 --granularity block:x -o " +
+                                  out.string())
+              .exit_code == 2);
+    r = run("qtl-quantize", model.string() + " --dynamic-range --weights int4 --granularity block:48 -o " +
+                                work_dir().string() + "/never_block.tflite");
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("not a multiple of block size 48") != std::string::npos);
+    CHECK(!fs::exists(work_dir() / "never_block.tflite"));
 }
 
 TEST_CASE("qtl-quantize / qtl-inspect errors and exit codes") {

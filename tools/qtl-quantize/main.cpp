@@ -25,7 +25,7 @@
 namespace {
 
 constexpr const char* usage = R"(usage: qtl-quantize FLOAT.tflite --calib SAMPLES.npy -o OUT.tflite [options]
-       qtl-quantize FLOAT.tflite --dynamic-range -o OUT.tflite [--granularity G]
+       qtl-quantize FLOAT.tflite --dynamic-range -o OUT.tflite [--granularity G] [--weights int4 --granularity block:N]
 
 Quantizes a float TFLite model into a fully-integer one, calibrating
 activation ranges on representative samples (TensorFlow's
@@ -36,7 +36,11 @@ give one --calib per model input, in input order.
 options:
   --activations int8|int16     activation type (int16: TFLite's 16x8 mode)   [int8]
   --weights int8|int4          weight type                                   [int8]
-  --granularity per-channel|per-tensor                                       [per-channel]
+  --granularity per-channel|per-tensor|block:N                               [per-channel]
+                               block:N (with --dynamic-range --weights int4): FULLY_CONNECTED
+                               weights int4 with one scale per N inputs (TFLite's block-wise
+                               hybrid kernel; N even, dividing each layer's input size;
+                               multiples of 32 run in XNNPACK)
   --calibrator NAME            minmax | percentile[:P] (P = upper percentile, default 99.99)
                                | entropy | mse | moving-average              [minmax]
   --input-type T, --output-type T
@@ -47,6 +51,8 @@ options:
   --float-layers A,B,...       keep these layers in float (DEQUANTIZE/QUANTIZE around them)
   --dynamic-range              no calibration: int8 weights, float activations, TFLite's
                                hybrid FULLY_CONNECTED/CONV_2D/DEPTHWISE_CONV_2D kernels
+                               (int4 only block-wise, FULLY_CONNECTED only: CONV_2D and
+                               DEPTHWISE_CONV_2D keep int8 per-channel weights)
   --batch N                    size given to a dynamic (-1) batch dimension  [1]
   --samples N                  use only the first N calibration samples
   --threads N                  calibration threads (0: all cores)            [0]
@@ -154,7 +160,13 @@ int main(int argc, char** argv) {
                 } else if (arg == "--granularity") {
                     if (*v == "per-channel") conv.scheme.weights.granularity = qtl::weight_granularity::per_channel;
                     else if (*v == "per-tensor") conv.scheme.weights.granularity = qtl::weight_granularity::per_tensor;
-                    else return bad_usage("--granularity takes per-channel or per-tensor, got " + *v);
+                    else if (v->rfind("block:", 0) == 0) {
+                        const std::string n = v->substr(6);
+                        if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) <= 0)
+                            return bad_usage("--granularity block:N needs a block size N > 0, got " + *v);
+                        conv.scheme.weights.granularity = qtl::weight_granularity::per_block;
+                        conv.scheme.weights.block_size = std::stoi(n);
+                    } else return bad_usage("--granularity takes per-channel, per-tensor or block:N, got " + *v);
                 } else if (arg == "--input-type" || arg == "--output-type") {
                     auto t = parse_io(*v);
                     if (!t) return bad_usage(arg + " takes native, int8, uint8, int16 or float32, got " + *v);
@@ -178,6 +190,12 @@ int main(int argc, char** argv) {
     if (calib_paths.empty() && !dynamic_range) return bad_usage("--calib SAMPLES.npy is required (or --dynamic-range)");
     if (!calib_paths.empty() && dynamic_range) return bad_usage("--dynamic-range takes no --calib (it does not calibrate)");
     if (out_path.empty()) return bad_usage("-o OUT.tflite is required");
+    const bool per_block = conv.scheme.weights.granularity == qtl::weight_granularity::per_block;
+    if (per_block && conv.scheme.weights.bits != 4)
+        return bad_usage("--granularity block:N is for int4 weights: add --weights int4");
+    if (dynamic_range && conv.scheme.weights.bits == 4 && !per_block)
+        return bad_usage("--dynamic-range with --weights int4 needs --granularity block:N (TFLite's hybrid kernels "
+                         "take int4 weights only block-wise)");
     if (calibrator == "minmax") cal_opt.selection = qtl::range_selection::minmax();
     else if (calibrator == "entropy") cal_opt.selection = qtl::range_selection::entropy();
     else if (calibrator == "mse") cal_opt.selection = qtl::range_selection::mse();
@@ -206,12 +224,16 @@ int main(int argc, char** argv) {
         if (dynamic_range) {
             qtl::dynamic_range_options dr;
             dr.per_channel = conv.scheme.weights.granularity != qtl::weight_granularity::per_tensor;
+            if (per_block) dr.block_size = conv.scheme.weights.block_size;
             const auto bytes = qtl::tflite::write_model(qtl::convert_dynamic_range(g, dr));
             std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
             out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
             qtl::check(out.good(), out_path, "write error");
-            std::printf("model      %s -> %s (dynamic range: int8 weights, float activations)\n", model_path.c_str(),
-                        out_path.c_str());
+            const std::string weights = per_block ? "int4 block-wise (" + std::to_string(dr.block_size) +
+                                                        ") FULLY_CONNECTED, int8 CONV_2D/DEPTHWISE_CONV_2D weights"
+                                                  : "int8 weights";
+            std::printf("model      %s -> %s (dynamic range: %s, float activations)\n", model_path.c_str(),
+                        out_path.c_str(), weights.c_str());
             std::printf("size       %ju bytes float -> %zu bytes\n",
                         static_cast<std::uintmax_t>(std::filesystem::file_size(model_path)), bytes.size());
             std::printf("time       %.2f s\n", seconds_since(t0));

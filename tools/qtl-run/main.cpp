@@ -111,8 +111,11 @@ int main(int argc, char** argv) {
         options.repair_quantized_dimension = repair;
         auto model = qtl::tflite::read_model(std::filesystem::path(model_path), options);
         for (const auto& r : model.repairs) std::cerr << "qtl-run: repaired " << r.description << '\n';
-        qtl::tflite::executor run(std::move(model),
-                                  reference ? qtl::tflite::kernel_path::reference : qtl::tflite::kernel_path::simd);
+        // Dumped and operator-range runs read intermediates: keep each tensor in bytes of its own.
+        qtl::tflite::executor_options run_options;
+        run_options.path = reference ? qtl::tflite::kernel_path::reference : qtl::tflite::kernel_path::simd;
+        run_options.preserve_all_tensors = operators.has_value() || !dump_tensors.empty();
+        qtl::tflite::executor run(std::move(model), run_options);
         if (inputs.size() != run.input_count() && !(operators && inputs.empty()))
             return bad_usage("the model has " + std::to_string(run.input_count()) + " inputs, got " +
                              std::to_string(inputs.size()) + " --in files");

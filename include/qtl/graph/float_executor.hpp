@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/core/extern_executors.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/graph/graph.hpp"
 #include "qtl/kernels/float/conv_f32.hpp"
@@ -286,44 +287,9 @@ private:
 
     // ---- prepare ---------------------------------------------------------------
 
-    step prepare(std::int32_t index) {
-        const graph_node& node = graph_.nodes[static_cast<std::size_t>(index)];
-        const node_context c{graph_, node, graph_.describe_node(index)};
-        switch (node.op) {
-            case op::FULLY_CONNECTED: return prepare_fully_connected(c);
-            case op::CONV_2D: return prepare_conv_2d(c);
-            case op::DEPTHWISE_CONV_2D: return prepare_depthwise_conv_2d(c);
-            case op::AVERAGE_POOL_2D: return prepare_pool(c, kernels::pool_f32_kind::average);
-            case op::MAX_POOL_2D: return prepare_pool(c, kernels::pool_f32_kind::max);
-            case op::ADD: return prepare_binary<tflite::add_options>(c, kernels::binary_f32_kind::add);
-            case op::SUB: return prepare_binary<tflite::sub_options>(c, kernels::binary_f32_kind::sub);
-            case op::MUL: return prepare_binary<tflite::mul_options>(c, kernels::binary_f32_kind::mul);
-            case op::CONCATENATION: return prepare_concatenation(c);
-            case op::RESHAPE: return prepare_reshape(c);
-            case op::SOFTMAX: return prepare_softmax(c);
-            case op::LOGISTIC: return prepare_unary(c, kernels::unary_f32_kind::logistic);
-            case op::TANH: return prepare_unary(c, kernels::unary_f32_kind::tanh);
-            case op::RELU: return prepare_unary(c, kernels::unary_f32_kind::relu);
-            case op::RELU6: return prepare_unary(c, kernels::unary_f32_kind::relu6);
-            case op::RELU_N1_TO_1: return prepare_unary(c, kernels::unary_f32_kind::relu_n1_to_1);
-            case op::LEAKY_RELU:
-                return prepare_unary(c, kernels::unary_f32_kind::leaky_relu,
-                                     c.options<tflite::leaky_relu_options>().alpha);
-            case op::HARD_SWISH: return prepare_unary(c, kernels::unary_f32_kind::hard_swish);
-            case op::PAD:
-            case op::PADV2: return prepare_pad(c);
-            case op::MEAN: return prepare_mean(c);
-            case op::TRANSPOSE: return prepare_transpose(c);
-            case op::STRIDED_SLICE: return prepare_strided_slice(c);
-            case op::SQUEEZE: return prepare_squeeze(c);
-            case op::EXPAND_DIMS: return prepare_expand_dims(c);
-            case op::CAST: return prepare_cast(c);
-            default: break;
-        }
-        throw error(c.where, detail::concat("op ", tflite::describe(node.op),
-                                            " is not supported by the float executor; supported ops: ",
-                                            supported_ops()));
-    }
+    // Defined below (or, with QTL_EXTERN_EXECUTORS, in the one file that
+    // includes qtl/executors_impl.hpp).
+    step prepare(std::int32_t index);
 
     step prepare_fully_connected(const node_context& c) {
         c.expect_inputs(2, 3);
@@ -667,5 +633,46 @@ private:
         throw error(c.where, detail::concat("cannot cast to ", tflite::describe(type)));
     }
 };
+
+#if QTL_EXECUTOR_DEFINITIONS  // see qtl/core/extern_executors.hpp
+QTL_EXECUTOR_INLINE float_executor::step float_executor::prepare(std::int32_t index) {
+    const graph_node& node = graph_.nodes[static_cast<std::size_t>(index)];
+    const node_context c{graph_, node, graph_.describe_node(index)};
+    switch (node.op) {
+        case op::FULLY_CONNECTED: return prepare_fully_connected(c);
+        case op::CONV_2D: return prepare_conv_2d(c);
+        case op::DEPTHWISE_CONV_2D: return prepare_depthwise_conv_2d(c);
+        case op::AVERAGE_POOL_2D: return prepare_pool(c, kernels::pool_f32_kind::average);
+        case op::MAX_POOL_2D: return prepare_pool(c, kernels::pool_f32_kind::max);
+        case op::ADD: return prepare_binary<tflite::add_options>(c, kernels::binary_f32_kind::add);
+        case op::SUB: return prepare_binary<tflite::sub_options>(c, kernels::binary_f32_kind::sub);
+        case op::MUL: return prepare_binary<tflite::mul_options>(c, kernels::binary_f32_kind::mul);
+        case op::CONCATENATION: return prepare_concatenation(c);
+        case op::RESHAPE: return prepare_reshape(c);
+        case op::SOFTMAX: return prepare_softmax(c);
+        case op::LOGISTIC: return prepare_unary(c, kernels::unary_f32_kind::logistic);
+        case op::TANH: return prepare_unary(c, kernels::unary_f32_kind::tanh);
+        case op::RELU: return prepare_unary(c, kernels::unary_f32_kind::relu);
+        case op::RELU6: return prepare_unary(c, kernels::unary_f32_kind::relu6);
+        case op::RELU_N1_TO_1: return prepare_unary(c, kernels::unary_f32_kind::relu_n1_to_1);
+        case op::LEAKY_RELU:
+            return prepare_unary(c, kernels::unary_f32_kind::leaky_relu,
+                                 c.options<tflite::leaky_relu_options>().alpha);
+        case op::HARD_SWISH: return prepare_unary(c, kernels::unary_f32_kind::hard_swish);
+        case op::PAD:
+        case op::PADV2: return prepare_pad(c);
+        case op::MEAN: return prepare_mean(c);
+        case op::TRANSPOSE: return prepare_transpose(c);
+        case op::STRIDED_SLICE: return prepare_strided_slice(c);
+        case op::SQUEEZE: return prepare_squeeze(c);
+        case op::EXPAND_DIMS: return prepare_expand_dims(c);
+        case op::CAST: return prepare_cast(c);
+        default: break;
+    }
+    throw error(c.where, detail::concat("op ", tflite::describe(node.op),
+                                        " is not supported by the float executor; supported ops: ",
+                                        supported_ops()));
+}
+#endif
 
 }  // namespace qtl

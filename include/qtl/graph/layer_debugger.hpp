@@ -118,7 +118,7 @@ inline layer_report debug_layers(const graph& g, const tflite::model& model, con
                                  const std::vector<std::vector<std::vector<float>>>& samples) {
     check(!samples.empty(), "debug_layers", "the debug set is empty");
     float_executor fx(g);
-    tflite::executor qx(model);
+    tflite::executor qx(model, tflite::executor_options{.preserve_all_tensors = true});  // reads every tensor
     const auto& mt = model.main().tensors;
 
     struct watched {

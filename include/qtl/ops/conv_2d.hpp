@@ -20,9 +20,13 @@
 // filters below 2^16 taps).
 //
 // prepare() validates the spec and computes everything once; eval() is the
-// SIMD path (xsimd, vectorized over output channels, int32 lanes, weights
-// repacked as [group][kh][kw][i][o]); reference/conv_2d.hpp has the plain loops
-// that mirror TFLite's reference kernel.  Both end in the same requantize stage.
+// fast path: ungrouped int8 convolutions run on the int8 GEMM kernels (1x1
+// stride 1 directly on kernels/gemm_int8.hpp, every other kernel size,
+// stride and dilation through kernels/conv_int8.hpp's im2col tiles); 16x8
+// and grouped ones on xsimd (vectorized over output channels, int32 lanes,
+// weights repacked as [group][kh][kw][i][o]).  reference/conv_2d.hpp has the
+// plain loops that mirror TFLite's reference kernel.  All end in the same
+// requantize stage.
 
 #include <algorithm>
 #include <cmath>
@@ -45,6 +49,7 @@
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/kernels/conv_int8.hpp"
 #include "qtl/kernels/gemm_int8.hpp"
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/ops/padding.hpp"
@@ -109,8 +114,9 @@ struct conv_2d_prepared {
     std::vector<std::int32_t> shifts;       // O values
     requantize_params output;               // output zero point and the fused activation's clamp
 
-    // SIMD layout: output channels of each group padded to a multiple of
-    // `packed_lanes` (zero weights and bias in the padding).
+    // xsimd layout (16x8 and grouped convolutions only; empty otherwise):
+    // output channels of each group padded to a multiple of `packed_lanes`
+    // (zero weights and bias in the padding).
     std::size_t packed_lanes = 0;
     std::int32_t group_channels_padded = 0;
     std::vector<std::int32_t> packed_filter;  // [groups][KH][KW][I][group_channels_padded]
@@ -120,6 +126,10 @@ struct conv_2d_prepared {
     // N*H*W pixels: they run on the kernels of kernels/gemm_int8.hpp.
     bool pointwise = false;
     kernels::gemm_int8_packed gemm;
+    // Every other ungrouped int8 convolution: im2col tiles on the same
+    // kernels (kernels/conv_int8.hpp).
+    bool im2col = false;
+    kernels::conv_int8_packed conv;
 };
 
 namespace detail::conv {
@@ -321,7 +331,6 @@ conv_2d_prepared<Activation> prepare(const conv_2d_params<Activation, Weight>& p
     p.filter = unpack_weights<Weight>(where, params.weights, num_elements(params.filter_shape));
     p.bias = bias_or_zeros(where, params.bias, std::size_t(out_channels));
 
-    // SIMD layout.
     const std::size_t lanes = int32_lanes<xsimd::default_arch>;
     const std::size_t group_channels = std::size_t(out_channels / groups);
     const std::size_t padded = (group_channels + lanes - 1) / lanes * lanes;
@@ -329,6 +338,57 @@ conv_2d_prepared<Activation> prepare(const conv_2d_params<Activation, Weight>& p
     const std::size_t ic = std::size_t(filter_channels);
     p.packed_lanes = lanes;
     p.group_channels_padded = static_cast<std::int32_t>(padded);
+
+    // Ungrouped int8: the GEMM kernels (TFLite's [O, KH, KW, I] filter is the
+    // GEMM's [n][k] weight matrix with k = KH*KW*I).
+    if constexpr (std::is_same_v<Activation, std::int8_t>) {
+        if (groups == 1) {
+            std::vector<quantized_multiplier> multipliers;
+            for (std::size_t o = 0; o < std::size_t(out_channels); ++o) multipliers.push_back({p.multipliers[o], p.shifts[o]});
+            if (!p.per_channel) multipliers.resize(1);  // the kernels' per-tensor epilogue
+            p.pointwise = kh == 1 && kw == 1 && p.stride_height == 1 && p.stride_width == 1 &&
+                          p.padding.height.before == 0 && p.padding.width.before == 0 &&
+                          p.output_shape[1] == params.input_shape[1] && p.output_shape[2] == params.input_shape[2];
+            if (p.pointwise) {
+                kernels::gemm_int8_spec spec;
+                spec.k = ic;
+                spec.n = std::size_t(out_channels);
+                spec.weights = p.filter;  // [O, 1, 1, I] is [n][k]
+                spec.bias = p.bias;
+                spec.input_zero_point = params.input_zero_point;
+                spec.multipliers = multipliers;
+                spec.output = p.output;
+                p.gemm = kernels::pack_gemm_int8(spec);
+            } else {
+                kernels::conv_int8_spec spec;
+                spec.shape.batches = std::size_t(params.input_shape[0]);
+                spec.shape.height = std::size_t(params.input_shape[1]);
+                spec.shape.width = std::size_t(params.input_shape[2]);
+                spec.shape.channels = ic;
+                spec.shape.kernel_height = kh;
+                spec.shape.kernel_width = kw;
+                spec.shape.stride_height = std::size_t(p.stride_height);
+                spec.shape.stride_width = std::size_t(p.stride_width);
+                spec.shape.dilation_height = std::size_t(p.dilation_height);
+                spec.shape.dilation_width = std::size_t(p.dilation_width);
+                spec.shape.pad_top = std::size_t(p.padding.height.before);
+                spec.shape.pad_left = std::size_t(p.padding.width.before);
+                spec.shape.out_height = std::size_t(p.output_shape[1]);
+                spec.shape.out_width = std::size_t(p.output_shape[2]);
+                spec.out_channels = std::size_t(out_channels);
+                spec.weights = p.filter;
+                spec.bias = p.bias;
+                spec.input_zero_point = params.input_zero_point;
+                spec.multipliers = multipliers;
+                spec.output = p.output;
+                p.conv = kernels::pack_conv_int8(spec);
+                p.im2col = true;
+            }
+            return p;
+        }
+    }
+
+    // xsimd layout, for the convolutions the GEMM kernels do not take.
     p.packed_filter.assign(std::size_t(groups) * kh * kw * ic * padded, 0);
     p.packed_bias.assign(std::size_t(groups) * padded, 0);
     for (std::size_t o = 0; o < std::size_t(out_channels); ++o) {
@@ -339,25 +399,6 @@ conv_2d_prepared<Activation> prepare(const conv_2d_params<Activation, Weight>& p
                 for (std::size_t i = 0; i < ic; ++i)
                     p.packed_filter[(((g * kh + y) * kw + x) * ic + i) * padded + og] =
                         p.filter[((o * kh + y) * kw + x) * ic + i];
-    }
-
-    if constexpr (std::is_same_v<Activation, std::int8_t>) {
-        p.pointwise = kh == 1 && kw == 1 && p.stride_height == 1 && p.stride_width == 1 && groups == 1 &&
-                      p.padding.height.before == 0 && p.padding.width.before == 0 &&
-                      p.output_shape[1] == params.input_shape[1] && p.output_shape[2] == params.input_shape[2];
-        if (p.pointwise) {
-            std::vector<quantized_multiplier> multipliers;
-            for (std::size_t o = 0; o < std::size_t(out_channels); ++o) multipliers.push_back({p.multipliers[o], p.shifts[o]});
-            kernels::gemm_int8_spec spec;
-            spec.k = ic;
-            spec.n = std::size_t(out_channels);
-            spec.weights = p.filter;  // [O, 1, 1, I] is [n][k]
-            spec.bias = p.bias;
-            spec.input_zero_point = params.input_zero_point;
-            spec.multipliers = multipliers;
-            spec.output = p.output;
-            p.gemm = kernels::pack_gemm_int8(spec);
-        }
     }
     return p;
 }
@@ -466,11 +507,13 @@ void conv_pixel(const conv_2d_prepared<Activation>& p, const Activation* in_batc
 
 }  // namespace detail::conv
 
-// SIMD path.  Throws qtl::error when the shapes differ from the prepared ones
-// or `p` was packed for another lane count.
+// Fast path.  Throws qtl::error when the shapes differ from the prepared ones
+// or `p` was packed for another lane count.  `options` apply to ungrouped
+// int8 convolutions (threads to both GEMM paths, scratch to the im2col one);
+// results never depend on them.
 template <class Activation, class A = xsimd::default_arch>
 void eval(const conv_2d_prepared<Activation>& p, std::type_identity_t<tensor_view<const Activation>> input,
-          std::type_identity_t<tensor_view<Activation>> output) {
+          std::type_identity_t<tensor_view<Activation>> output, const kernels::conv_int8_options& options = {}) {
     using namespace detail::conv;
     const std::string where = "CONV_2D";
     check_runtime_shapes<Activation>(where, p.input_shape, p.output_shape, input.shape, output.shape);
@@ -482,11 +525,15 @@ void eval(const conv_2d_prepared<Activation>& p, std::type_identity_t<tensor_vie
         if (p.pointwise) {
             const std::size_t pixels = std::size_t(p.input_shape[0]) * std::size_t(p.input_shape[1]) *
                                        std::size_t(p.input_shape[2]);
+            kernels::gemm_int8_options gemm_options;
+            gemm_options.threads = options.threads;
             kernels::gemm_int8(p.gemm, input.data.data(), pixels, std::size_t(p.input_shape[3]), output.data.data(),
-                               std::size_t(p.output_shape[3]));
+                               std::size_t(p.output_shape[3]), gemm_options);
             return;
         }
+        if (p.im2col) return kernels::conv_int8(p.conv, input.data, output.data, options);
     }
+    (void)options;
 
     const std::size_t batches = std::size_t(p.input_shape[0]);
     const std::size_t in_image = std::size_t(p.input_shape[1]) * std::size_t(p.input_shape[2]) * std::size_t(p.input_shape[3]);

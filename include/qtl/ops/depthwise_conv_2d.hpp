@@ -12,11 +12,13 @@
 // requantize helpers this op shares): int8 with int8 or int4 weights and int32
 // bias; 16x8 with int64 bias and TFLite's 64-bit requantization.
 //
-// eval() is the SIMD path: each input image is widened once to int32 (offset
-// added, channels padded to whole batches), then vectorized over input
+// eval() is the SIMD path.  int8 runs the kernels of kernels/depthwise_int8.hpp
+// (VPMADDWD on tap pairs, AVX-512BW / AVX2 / portable picked at run time,
+// weights packed in prepare).  16x8 widens each input image once to int32
+// (offset added, channels padded to whole batches), then vectorizes over input
 // channels, one pass per multiplier index m with the weights repacked as
-// [m][kh][kw][c] in int32 lanes; reference/depthwise_conv_2d.hpp mirrors TFLite's reference kernel
-// (reference_integer_ops::DepthwiseConvPerChannel).
+// [m][kh][kw][c] in int32 lanes.  reference/depthwise_conv_2d.hpp mirrors
+// TFLite's reference kernel (reference_integer_ops::DepthwiseConvPerChannel).
 
 #include <algorithm>
 #include <cstddef>
@@ -34,6 +36,7 @@
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/kernels/depthwise_int8.hpp"
 #include "qtl/ops/conv_2d.hpp"
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/ops/padding.hpp"
@@ -84,11 +87,14 @@ struct depthwise_conv_2d_prepared {
     std::vector<std::int32_t> shifts;
     requantize_params output;
 
-    // SIMD layout: input channels padded to a multiple of `packed_lanes`.
+    // 16x8 SIMD layout: input channels padded to a multiple of `packed_lanes`.
     std::size_t packed_lanes = 0;
     std::int32_t channels_padded = 0;
     std::vector<std::int32_t> packed_filter;  // [M][KH][KW][channels_padded]
     std::vector<bias_type> packed_bias;       // [M][channels_padded]
+
+    // int8: the weights packed for the best depthwise kernel of this machine.
+    kernels::depthwise_int8_packed kernel;
 };
 
 template <class Activation, class Weight>
@@ -130,7 +136,35 @@ depthwise_conv_2d_prepared<Activation> prepare(const depthwise_conv_2d_params<Ac
     p.filter = unpack_weights<Weight>(where, params.weights, num_elements(params.filter_shape));
     p.bias = bias_or_zeros(where, params.bias, std::size_t(out_channels));
 
-    // SIMD layout: for multiplier index m, the weights of output channels c*M + m, c = 0..C-1.
+    if constexpr (std::is_same_v<Activation, std::int8_t>) {
+        kernels::depthwise_int8_spec spec;
+        spec.batches = p.input_shape[0];
+        spec.height = p.input_shape[1];
+        spec.width = p.input_shape[2];
+        spec.channels = channels;
+        spec.depth_multiplier = p.depth_multiplier;
+        spec.kernel_height = p.filter_shape[1];
+        spec.kernel_width = p.filter_shape[2];
+        spec.stride_height = p.stride_height;
+        spec.stride_width = p.stride_width;
+        spec.dilation_height = p.dilation_height;
+        spec.dilation_width = p.dilation_width;
+        spec.pad_top = p.padding.height.before;
+        spec.pad_left = p.padding.width.before;
+        spec.output_height = p.output_shape[1];
+        spec.output_width = p.output_shape[2];
+        spec.weights = p.filter;
+        spec.bias = p.bias;
+        spec.input_zero_point = params.input_zero_point;
+        std::vector<quantized_multiplier> qms(p.per_channel ? p.multipliers.size() : 1);
+        for (std::size_t o = 0; o < qms.size(); ++o) qms[o] = {p.multipliers[o], static_cast<int>(p.shifts[o])};
+        spec.multipliers = qms;
+        spec.output = p.output;
+        p.kernel = kernels::pack_depthwise_int8(spec);
+        return p;
+    }
+
+    // 16x8 SIMD layout: for multiplier index m, the weights of output channels c*M + m, c = 0..C-1.
     const std::size_t lanes = int32_lanes<xsimd::default_arch>;
     const std::size_t c_count = std::size_t(channels), m_count = std::size_t(params.depth_multiplier);
     const std::size_t padded = (c_count + lanes - 1) / lanes * lanes;
@@ -163,9 +197,10 @@ void widen_image(const Activation* in, std::size_t pixels, std::size_t channels,
     }
 }
 
-// One output row: acc[x * C*M + c * M + m] for every output pixel x and
-// channel, from the widened image.  Loops channel batches outside the pixels
-// so the batch's weights and bias stay hot.
+// One output row (16x8; int8 runs kernels/depthwise_int8.hpp):
+// acc[x * C*M + c * M + m] for every output pixel x and channel, from the
+// widened image.  Loops channel batches outside the pixels so the batch's
+// weights and bias stay hot.
 template <class A, class Activation, class Acc>
 void depthwise_row(const depthwise_conv_2d_prepared<Activation>& p, const std::int32_t* image, std::int32_t in_y0,
                    Acc* acc) {
@@ -240,48 +275,50 @@ void depthwise_row(const depthwise_conv_2d_prepared<Activation>& p, const std::i
 
 }  // namespace detail::depthwise
 
-// SIMD path.  Throws qtl::error when the shapes differ from the prepared ones
-// or `p` was packed for another lane count.
-template <class Activation, class A = xsimd::default_arch>
-void eval(const depthwise_conv_2d_prepared<Activation>& p, std::type_identity_t<tensor_view<const Activation>> input,
-          std::type_identity_t<tensor_view<Activation>> output) {
-    using namespace detail::conv;
-    const std::string where = "DEPTHWISE_CONV_2D";
-    check_runtime_shapes<Activation>(where, p.input_shape, p.output_shape, input.shape, output.shape);
-    check(p.packed_lanes == int32_lanes<A>, where, "weights were packed for ", p.packed_lanes,
-          " int32 lanes, this instruction set has ", int32_lanes<A>);
-    constexpr bool wide = std::is_same_v<Activation, std::int16_t>;
-    using acc_type = std::conditional_t<wide, std::int64_t, std::int32_t>;
+namespace detail::depthwise {
 
+// 16x8: the input image widened to int32, int64 accumulators.
+template <class A>
+void eval_16x8(const depthwise_conv_2d_prepared<std::int16_t>& p, const std::int16_t* input, std::int16_t* output) {
+    using namespace detail::conv;
+    check(p.packed_lanes == int32_lanes<A>, "DEPTHWISE_CONV_2D", "weights were packed for ", p.packed_lanes,
+          " int32 lanes, this instruction set has ", int32_lanes<A>);
     const std::size_t batches = std::size_t(p.input_shape[0]);
     const std::size_t in_image = std::size_t(p.input_shape[1]) * std::size_t(p.input_shape[2]) * std::size_t(p.input_shape[3]);
     const std::int32_t out_height = p.output_shape[1], out_width = p.output_shape[2];
     const std::size_t out_channels = std::size_t(p.output_shape[3]);
     const std::size_t row = std::size_t(out_width) * out_channels;
     const std::size_t pixels = std::size_t(p.input_shape[1]) * std::size_t(p.input_shape[2]);
-    std::vector<acc_type> acc(row);
+    std::vector<std::int64_t> acc(row);
     std::vector<std::int32_t> image(pixels * std::size_t(p.channels_padded));
     for (std::size_t n = 0; n < batches; ++n) {
-        detail::depthwise::widen_image(input.data.data() + n * in_image, pixels, std::size_t(p.input_shape[3]),
-                                       std::size_t(p.channels_padded), p.input_offset, image.data());
+        widen_image(input + n * in_image, pixels, std::size_t(p.input_shape[3]), std::size_t(p.channels_padded),
+                    p.input_offset, image.data());
         for (std::int32_t oy = 0; oy < out_height; ++oy) {
-            detail::depthwise::depthwise_row<A>(p, image.data(), oy * p.stride_height - p.padding.height.before,
-                                                acc.data());
-            Activation* out = output.data.data() + ((n * std::size_t(out_height)) + std::size_t(oy)) * row;
-            if constexpr (wide) {
-                for (std::size_t i = 0; i < row; ++i) {
-                    const std::size_t o = i % out_channels;
-                    out[i] = requantize_16x8(acc[i], p.multipliers[o], p.shifts[o], p.output);
-                }
-            } else if (p.per_channel) {
-                requantize_channels_n<Activation, double_rounding, A>(acc.data(), row, p.multipliers.data(),
-                                                                     p.shifts.data(), out_channels, p.output, out);
-            } else {
-                requantize_n<Activation, double_rounding, A>(acc.data(), row, {p.multipliers[0], p.shifts[0]}, p.output,
-                                                            out);
+            depthwise_row<A>(p, image.data(), oy * p.stride_height - p.padding.height.before, acc.data());
+            std::int16_t* out = output + ((n * std::size_t(out_height)) + std::size_t(oy)) * row;
+            for (std::size_t i = 0; i < row; ++i) {
+                const std::size_t o = i % out_channels;
+                out[i] = requantize_16x8(acc[i], p.multipliers[o], p.shifts[o], p.output);
             }
         }
     }
+}
+
+}  // namespace detail::depthwise
+
+// SIMD path.  Throws qtl::error when the shapes differ from the prepared ones
+// or (16x8) `p` was packed for another lane count.  int8 ignores A: its
+// kernel was chosen by CPUID in prepare.
+template <class Activation, class A = xsimd::default_arch>
+void eval(const depthwise_conv_2d_prepared<Activation>& p, std::type_identity_t<tensor_view<const Activation>> input,
+          std::type_identity_t<tensor_view<Activation>> output) {
+    detail::conv::check_runtime_shapes<Activation>("DEPTHWISE_CONV_2D", p.input_shape, p.output_shape, input.shape,
+                                                   output.shape);
+    if constexpr (std::is_same_v<Activation, std::int8_t>)
+        kernels::depthwise_int8(p.kernel, input.data.data(), output.data.data());
+    else
+        detail::depthwise::eval_16x8<A>(p, input.data.data(), output.data.data());
 }
 
 }  // namespace qtl::ops

@@ -23,6 +23,19 @@
 // (O scales).  TFLite versions: 3 symmetric inputs, 9 asymmetric, 12 with
 // per-channel weights (io/tflite/op_versions.hpp).
 //
+// Block-wise int4 weights (one scale per block of inputs, TFLite's
+// BlockwiseQuantization) take the other hybrid path TFLite has,
+// EvalBlockwise4Bit: ops::fully_connected_blockwise_params in
+// ops/fully_connected.hpp (rows quantized the same way, then per output and
+// block an int32 dot product of the int8 codes with the int4 weights, combined
+// in float as sum_b dot_b * scale_b - z * sum_b scale_b * wsum_b, times s_r,
+// plus the bias).  The executor runs it for FLOAT32-input FULLY_CONNECTED ops
+// with block-wise INT4 weights; convert_dynamic_range() emits them with
+// dynamic_range_options::block_size.  XNNPACK (LiteRT's path for block sizes
+// that are multiples of 32) orders the float operations differently and
+// agrees to float rounding when the scales are bfloat16 values, as qtl's
+// converter makes them (docs/dynamic_range.md).
+//
 // eval() is the SIMD path: each row's codes widened to int16 (padded to 32),
 // then 4 weight rows per pass with the int16 multiply-add kernels of
 // fully_connected.hpp; reference/hybrid_fully_connected.hpp has the plain
@@ -151,7 +164,9 @@ inline bool all_zero(const float* values, std::size_t n) noexcept {
 // `channels` along `axis`; zero points absent or 0; scales finite and > 0.
 inline std::vector<float> weight_scales(const std::string& where, const quant_params& q, std::size_t channels,
                                         int axis, bool require_per_channel = false) {
-    check(!q.is_per_block(), where, "block-wise weights run in TFLite's block-wise kernel, not the hybrid one");
+    check(!q.is_per_block(), where,
+          "block-wise weights run in TFLite's block-wise kernel: ops::fully_connected_blockwise_params "
+          "(ops/fully_connected.hpp), not the per-channel hybrid one");
     if (require_per_channel) {
         check(q.scales.size() == channels, where, "weights need one scale per output channel (", channels,
               "), got ", q.scales.size());

@@ -193,6 +193,10 @@ async function run(opts) {
         throw fail(`LiteRT failed to run ${opts.model}`, e, since);
       }
       const ms = performance.now() - start;
+      // run() can return normally after an operator failed (its outputs then
+      // hold stale or zero bytes): an ERROR line in the log is a failure too.
+      const reasons = errorLines(logs, since);
+      if (reasons.length) throw new Error(`LiteRT reported errors running ${opts.model}:\n    ${reasons.join('\n    ')}`);
       try {
         return {
           ms,

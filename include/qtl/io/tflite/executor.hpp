@@ -17,7 +17,9 @@
 // kernels/float/ (the same for both kernel paths), except FULLY_CONNECTED,
 // CONV_2D and DEPTHWISE_CONV_2D with INT8 weights, which run the hybrid ops
 // (ops/hybrid_*.hpp: input quantized on the fly, int8 dot products, float
-// output; their reference versions on kernel_path::reference).
+// output; their reference versions on kernel_path::reference), and
+// FULLY_CONNECTED with block-wise INT4 weights (FLOAT16 scales), which runs
+// TFLite's block-wise hybrid kernel (ops/fully_connected.hpp).
 // An operator or type qtl does not run is a qtl::error naming the operator,
 // its index and what is supported.
 
@@ -34,7 +36,9 @@
 #include <utility>
 #include <vector>
 
+#include "qtl/core/arena_plan.hpp"
 #include "qtl/core/element_types.hpp"
+#include "qtl/core/extern_executors.hpp"
 #include "qtl/core/error.hpp"
 #include "qtl/core/int4_packing.hpp"
 #include "qtl/core/tensor_view.hpp"
@@ -80,6 +84,15 @@
 namespace qtl::tflite {
 
 enum class kernel_path { simd, reference };
+
+struct executor_options {
+    kernel_path path = kernel_path::simd;
+    // false (TFLite's default): activations share one arena planned from
+    // their lifetimes, so an intermediate tensor's bytes are reused once its
+    // last reader has run, and reading it afterwards is an error.  true: every
+    // tensor keeps its own bytes (per-layer debugging after invoke()).
+    bool preserve_all_tensors = false;
+};
 
 // The builtin operators the executor runs.
 inline constexpr builtin_operator executor_supported_ops[] = {
@@ -134,17 +147,22 @@ inline ops::padding padding_of(tflite::padding p) { return p == tflite::padding:
 
 class executor {
 public:
-    explicit executor(model m, kernel_path path = kernel_path::simd) : model_(std::move(m)), path_(path) {
+    explicit executor(model m, kernel_path path = kernel_path::simd)
+        : executor(std::move(m), executor_options{path, false}) {}
+    executor(model m, executor_options options) : model_(std::move(m)), path_(options.path) {
+        plan_activations(options.preserve_all_tensors);
         const subgraph& g = model_.main();
-        storage_.resize(g.tensors.size());
-        for (std::size_t i = 0; i < g.tensors.size(); ++i) {
-            const tensor& t = g.tensors[i];
-            const auto constant = model_.data_of(t);
-            if (!constant.empty()) continue;  // constants are read in place from the model's buffers
-            storage_[i].assign(detail::tensor_bytes(t), std::byte{0});
-        }
         for (std::size_t i = 0; i < g.operators.size(); ++i) steps_.push_back(prepare_op(i));
     }
+
+    // The steps point into this object's arena: moving keeps it, copying would not.
+    executor(const executor&) = delete;
+    executor& operator=(const executor&) = delete;
+    executor(executor&&) = default;
+    executor& operator=(executor&&) = default;
+
+    // Bytes of the activation arena (every non-constant tensor lives in it).
+    std::size_t arena_bytes() const noexcept { return arena_size_; }
 
     const tflite::model& imported_model() const noexcept { return model_; }
     std::size_t input_count() const { return model_.main().inputs.size(); }
@@ -160,6 +178,7 @@ public:
         check(values.size() == dst.size(), describe_tensor(index), "expected ", dst.size(), " values (shape ",
               to_string(tensor_at(index).shape), "), got ", values.size());
         std::copy(values.begin(), values.end(), dst.begin());
+        written(index);
     }
 
     // Raw forms for tools that move tensors as bytes (e.g. from .npy files).
@@ -170,21 +189,35 @@ public:
         check(bytes.size() == dst.size(), "executor", describe_tensor(index), " (", describe(tensor_at(index).type), " ",
               to_string(tensor_at(index).shape), ") takes ", dst.size(), " bytes, got ", bytes.size());
         std::copy(bytes.begin(), bytes.end(), dst.begin());
+        written(index);
     }
     std::span<const std::byte> output_bytes(std::size_t i) const {
-        return const_cast<executor*>(this)->bytes_of(io_index(model_.main().outputs, i, "output"));
+        return readable(io_index(model_.main().outputs, i, "output"), "output_bytes");
     }
 
     void invoke() {
-        for (auto& step : steps_) step();
+        for (std::size_t i = 0; i < steps_.size(); ++i) {
+            steps_[i]();
+            for (std::int32_t y : model_.main().operators[i].outputs) written(y);
+        }
     }
 
     // Layer-by-layer access (debugging, per-layer comparisons): run only
     // operator i, and overwrite any activation tensor.
     std::size_t operator_count() const noexcept { return steps_.size(); }
+    // Its inputs must hold their values: an intermediate whose bytes a later
+    // operator reused must be set again (set_tensor_bytes) first.
     void invoke_operator(std::size_t i) {
         check(i < steps_.size(), "executor", "operator ", i, " out of range [0, ", steps_.size(), ")");
+        const op& o = model_.main().operators[i];
+        for (std::int32_t x : o.inputs)
+            if (x >= 0 && !is_constant(x))
+                check(valid_[static_cast<std::size_t>(x)], "executor", "operator ", i, " (", describe(o.builtin_code),
+                      ") reads ", describe_tensor(x), ", whose bytes were reused by a later tensor (activations "
+                      "share an arena): set it with set_tensor_bytes first, or build the executor with "
+                      "preserve_all_tensors");
         steps_[i]();
+        for (std::int32_t y : o.outputs) written(y);
     }
     void set_tensor_bytes(std::int32_t index, std::span<const std::byte> bytes) {
         check(!is_constant(index), "executor", describe_tensor(index), " is constant");
@@ -192,18 +225,22 @@ public:
         check(bytes.size() == dst.size(), "executor", describe_tensor(index), " takes ", dst.size(), " bytes, got ",
               bytes.size());
         std::copy(bytes.begin(), bytes.end(), dst.begin());
+        written(index);
     }
     std::span<const std::byte> tensor_bytes(std::int32_t index) const {
-        return const_cast<executor*>(this)->bytes_of(index);
+        return readable(index, "tensor_bytes");
     }
 
     template <class T>
     std::span<const T> output(std::size_t i) const {
-        return const_cast<executor*>(this)->typed<T>(io_index(model_.main().outputs, i, "output"), "output");
+        const std::int32_t index = io_index(model_.main().outputs, i, "output");
+        readable(index, "output");
+        return const_cast<executor*>(this)->typed<T>(index, "output");
     }
     // Any tensor's current values (activations after invoke(), or constants).
     template <class T>
     std::span<const T> tensor_data(std::int32_t index) const {
+        readable(index, "tensor_data");
         return const_cast<executor*>(this)->typed<T>(index, "tensor_data");
     }
 
@@ -232,7 +269,70 @@ private:
             // Constants are never written: ops take them as const views.
             return {reinterpret_cast<std::byte*>(const_cast<std::uint8_t*>(constant.data())), constant.size()};
         }
-        return storage_[static_cast<std::size_t>(index)];
+        return activation_[static_cast<std::size_t>(index)];
+    }
+
+    // Lays every activation out in one arena.  A tensor lives from the
+    // operator that writes it (graph inputs: from the start) to its last
+    // reader (graph outputs: to the end); preserve_all keeps every tensor
+    // alive throughout, i.e. in bytes of its own.
+    void plan_activations(bool preserve_all) {
+        const subgraph& g = model_.main();
+        const std::int64_t end = static_cast<std::int64_t>(g.operators.size());
+        std::vector<arena_buffer> buffers(g.tensors.size());
+        std::vector<char> is_activation(g.tensors.size(), 0);
+        for (std::size_t i = 0; i < g.tensors.size(); ++i) {
+            if (!model_.data_of(g.tensors[i]).empty()) continue;  // constants are read in place from the model
+            is_activation[i] = 1;
+            buffers[i] = {detail::tensor_bytes(g.tensors[i]), preserve_all ? -1 : end, preserve_all ? end : -1};
+        }
+        const auto touch = [&](std::int32_t t, std::int64_t when) {
+            if (t < 0 || static_cast<std::size_t>(t) >= buffers.size() || !is_activation[std::size_t(t)]) return;
+            auto& b = buffers[static_cast<std::size_t>(t)];
+            b.first = std::min(b.first, when);
+            b.last = std::max(b.last, when);
+        };
+        for (std::int32_t t : g.inputs) touch(t, -1);
+        for (std::int32_t t : g.outputs) touch(t, end);
+        for (std::size_t i = 0; i < g.operators.size(); ++i) {
+            for (std::int32_t t : g.operators[i].inputs) touch(t, static_cast<std::int64_t>(i));
+            for (std::int32_t t : g.operators[i].outputs) touch(t, static_cast<std::int64_t>(i));
+        }
+        for (auto& b : buffers)
+            if (b.first > b.last) b.first = b.last = -1;  // touched by nothing: placed, never shared with a live one
+        constexpr std::size_t alignment = 64;
+        const arena_plan plan = plan_arena(buffers, alignment);
+        arena_size_ = plan.bytes;
+        arena_.assign(plan.bytes + alignment, std::byte{0});
+        const auto base = (reinterpret_cast<std::uintptr_t>(arena_.data()) + alignment - 1) & ~(alignment - 1);
+        std::byte* aligned = arena_.data() + (base - reinterpret_cast<std::uintptr_t>(arena_.data()));
+        activation_.assign(g.tensors.size(), {});
+        shares_bytes_with_.assign(g.tensors.size(), {});
+        valid_.assign(g.tensors.size(), 1);  // all zeros to start with
+        for (std::size_t i = 0; i < g.tensors.size(); ++i) {
+            if (!is_activation[i]) continue;
+            activation_[i] = {aligned + plan.offsets[i], buffers[i].bytes};
+            for (std::size_t j = 0; j < g.tensors.size(); ++j)
+                if (j != i && is_activation[j] &&
+                    bytes_overlap(plan.offsets[i], buffers[i].bytes, plan.offsets[j], buffers[j].bytes))
+                    shares_bytes_with_[i].push_back(static_cast<std::int32_t>(j));
+        }
+    }
+
+    // Tensor t was just written: it holds its value, the tensors sharing its bytes no longer do.
+    void written(std::int32_t t) {
+        if (t < 0 || static_cast<std::size_t>(t) >= valid_.size()) return;
+        valid_[static_cast<std::size_t>(t)] = 1;
+        for (std::int32_t other : shares_bytes_with_[static_cast<std::size_t>(t)]) valid_[static_cast<std::size_t>(other)] = 0;
+    }
+
+    std::span<std::byte> readable(std::int32_t index, const char* what) const {
+        auto bytes = const_cast<executor*>(this)->bytes_of(index);
+        check(valid_[static_cast<std::size_t>(index)], "executor", what, ": ", describe_tensor(index),
+              " no longer holds its value: a later operator reused its bytes (activations share an arena); "
+              "build the executor with executor_options::preserve_all_tensors to read intermediate tensors "
+              "after invoke()");
+        return bytes;
     }
 
     template <class T>
@@ -314,11 +414,17 @@ private:
 
     tflite::model model_;
     kernel_path path_;
-    std::vector<std::vector<std::byte>> storage_;
+    std::vector<std::byte> arena_;                      // every activation (64-byte aligned inside)
+    std::size_t arena_size_ = 0;
+    std::vector<std::span<std::byte>> activation_;      // per tensor: its bytes in the arena (empty: constant)
+    std::vector<std::vector<std::int32_t>> shares_bytes_with_;
+    std::vector<char> valid_;                           // per tensor: holds its last written value
     std::vector<step> steps_;
 };
 
-inline executor::step executor::prepare_op(std::size_t op_index) {
+#if QTL_EXECUTOR_DEFINITIONS  // see qtl/core/extern_executors.hpp
+
+QTL_EXECUTOR_INLINE executor::step executor::prepare_op(std::size_t op_index) {
     const op& o = model_.main().operators[op_index];
     const std::string where = qtl::detail::concat("operator ", op_index, " (", describe(o.builtin_code), ")");
     const auto in = [&](std::size_t k) {
@@ -761,7 +867,7 @@ inline std::pair<float, float> float_clamp(activation_function_type a, const std
 // An operator whose data input is FLOAT32: TFLite's float kernels, or the
 // hybrid ones for FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D with INT8
 // weights.  Every output must be FLOAT32 as well.
-inline executor::step executor::prepare_float_op(std::size_t op_index, const std::string& where) {
+QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_index, const std::string& where) {
     const op& o = model_.main().operators[op_index];
     const auto in = [&](std::size_t k) {
         check(k < o.inputs.size() && o.inputs[k] >= 0, where, "input ", k, " is missing");
@@ -830,8 +936,31 @@ inline executor::step executor::prepare_float_op(std::size_t op_index, const std
                 expect_output_shape(prepared.output_shape);
                 return bind_hybrid(std::move(prepared), x);
             }
+            if (tensor_at(w).type == tensor_type::INT4) {
+                // Block-wise int4 weights: TFLite's block-wise hybrid kernel (ops/fully_connected.hpp).
+                check(is_constant(w), where, describe_tensor(w), " (weights) must be constant");
+                const auto& wq = tensor_at(w).quantization;
+                check(wq.has_value() && wq->blockwise.has_value(), where, describe_tensor(w),
+                      " (INT4 weights for a FLOAT32 input) must be block-wise quantized (BlockwiseQuantization)");
+                // TFLite and XNNPACK read the scales as binary16 whatever the type says.
+                const auto scales_type = model_.main().tensors[static_cast<std::size_t>(wq->blockwise->scales)].type;
+                check(scales_type == tensor_type::FLOAT16, where, describe_tensor(w), " has block-wise scales of type ",
+                      describe(scales_type), "; TFLite's block-wise kernel reads them as FLOAT16 (and XNNPACK "
+                      "refuses others), so the model would not run as written");
+                ops::fully_connected_blockwise_params p;
+                p.input_shape = shape_of(x);
+                p.weights_shape = ws;
+                p.weights = model_.data_of(tensor_at(w));
+                p.bias = float_bias(n);
+                p.weights_quant = quant(w, where);
+                p.activation = detail::fused(opt.fused_activation_function, where);
+                p.keep_num_dims = opt.keep_num_dims;
+                auto prepared = ops::prepare(p);
+                expect_output_shape(prepared.output_shape);
+                return bind_hybrid(std::move(prepared), x);
+            }
             check(tensor_at(w).type == tensor_type::FLOAT32, where, describe_tensor(w),
-                  " (weights) must be FLOAT32 or INT8 (hybrid) for a FLOAT32 input");
+                  " (weights) must be FLOAT32, INT8 (hybrid) or block-wise INT4 for a FLOAT32 input");
             const std::size_t total = num_elements(shape_of(x), where);
             check(total % k == 0, where, "input shape ", to_string(shape_of(x)), " is not a whole number of rows of ", k);
             const std::size_t rows = total / k;
@@ -1113,7 +1242,7 @@ inline executor::step executor::prepare_float_op(std::size_t op_index, const std
 
 // QUANTIZE: float -> int8/uint8/int16, and the integer requantizations TFLite
 // has (int8/uint8 <-> int8/uint8, int16 -> int8/int16/int32, int32 -> int8/int16).
-inline executor::step executor::prepare_quantize(std::int32_t x, std::int32_t y, const std::string& where) {
+QTL_EXECUTOR_INLINE executor::step executor::prepare_quantize(std::int32_t x, std::int32_t y, const std::string& where) {
     const tensor_type from = tensor_at(x).type, to = tensor_at(y).type;
     auto build = [&]<class In, class Out>() -> step {
         ops::quantize_params<In, Out> p;
@@ -1151,5 +1280,7 @@ inline executor::step executor::prepare_quantize(std::int32_t x, std::int32_t y,
         default: throw error(where, describe_tensor(x) + " has type " + describe(from) + ", which QUANTIZE does not take");
     }
 }
+
+#endif  // QTL_EXECUTOR_DEFINITIONS
 
 }  // namespace qtl::tflite

@@ -22,10 +22,15 @@
 // Helpers for emitted models (issue 5 requires both):
 //   add_serving_default_signature(m)  a "serving_default" signature def;
 //   set_min_runtime_version(m, "2.3.0")  the min_runtime_version metadata.
+// and for block-wise weights, whose scales live in a tensor of their own:
+//   set_blockwise_quantization(m, w, scales, block_size)  adds the FLOAT16
+//   scale tensor (and an optional zero-point tensor) and the details.
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -540,6 +545,105 @@ inline void set_min_runtime_version(model& m, const std::string& version) {
     if (m.buffers.empty()) m.buffers.emplace_back();  // buffer 0: the empty sentinel
     m.buffers.push_back(buffer{std::move(bytes)});
     m.metadata.push_back(metadata{"min_runtime_version", static_cast<std::uint32_t>(m.buffers.size() - 1)});
+}
+
+// IEEE 754 binary16 bits of `f`, rounded to nearest even (overflow gives
+// infinity, NaN stays NaN): what a FLOAT16 tensor stores.
+inline std::uint16_t float_to_half(float f) noexcept {
+    const auto bits = std::bit_cast<std::uint32_t>(f);
+    const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
+    const std::uint32_t magnitude = bits & 0x7fffffffu;
+    if (magnitude >= 0x7f800000u)  // inf or NaN
+        return static_cast<std::uint16_t>(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
+    const int exponent = static_cast<int>(magnitude >> 23) - 127;
+    if (exponent > 15) return static_cast<std::uint16_t>(sign | 0x7c00u);
+    // The 24-bit significand (implicit bit included) and how many low bits
+    // binary16 drops: 13 for normals, more for subnormals (exponent < -14).
+    const std::uint32_t significand = (magnitude & 0x7fffffu) | (exponent >= -126 ? 0x800000u : 0u);
+    const int drop = exponent >= -14 ? 13 : 13 + (-14 - exponent);
+    if (drop > 24) return sign;  // below half the smallest subnormal
+    std::uint32_t kept = significand >> drop;
+    const std::uint32_t rest = significand & ((1u << drop) - 1u), half = 1u << (drop - 1);
+    if (rest > half || (rest == half && (kept & 1u))) ++kept;  // a carry may move into the exponent: still right
+    if (exponent >= -14) return static_cast<std::uint16_t>(sign | ((static_cast<std::uint32_t>(exponent + 14) << 10) + kept));
+    return static_cast<std::uint16_t>(sign | kept);
+}
+
+// Makes tensor `weights` of subgraph `subgraph_index` block-wise quantized:
+// blocks of `block_size` consecutive elements of its last dimension, one
+// scale each (row-major over the blocks: scales.size() = elements /
+// block_size), symmetric unless `zero_points` is given (one per block).
+// Adds the scale tensor "<name>/scales" as FLOAT16 (what TFLite's block-wise
+// kernels and XNNPACK read; each scale is rounded to the nearest binary16 and
+// must stay finite and > 0), and "<name>/zero_points" (INT32) when zero points
+// are given, each with a buffer of its own; sets the
+// BlockwiseQuantization details and the resolved params (the scales as
+// stored, so the model equals what read_model() makes of the written file).
+// The tensor's type and data are the caller's (INT4 or INT8).
+inline void set_blockwise_quantization(model& m, std::size_t subgraph_index, std::int32_t weights,
+                                       std::span<const float> scales, std::int32_t block_size,
+                                       std::span<const std::int32_t> zero_points = {}) {
+    const std::string where = "set_blockwise_quantization";
+    check(subgraph_index < m.subgraphs.size(), where, "subgraph ", subgraph_index, " does not exist (",
+          m.subgraphs.size(), " subgraphs)");
+    auto& g = m.subgraphs[subgraph_index];
+    check(weights >= 0 && static_cast<std::size_t>(weights) < g.tensors.size(), where, "tensor index ", weights,
+          " is out of range (", g.tensors.size(), " tensors)");
+    const auto& t = g.tensors[static_cast<std::size_t>(weights)];
+    const std::string tw = "tensor " + std::to_string(weights) + " '" + t.name + "'";
+    check(t.type == tensor_type::INT4 || t.type == tensor_type::INT8, where, tw, " has type ", describe(t.type),
+          "; block-wise quantization is for INT4 or INT8 weights");
+    check(!t.shape.empty() && block_size > 0 && t.shape.back() % block_size == 0, where, tw, " shape ",
+          qtl::to_string(t.shape), ": the last dimension must be a multiple of block_size ", block_size, " (> 0)");
+    const std::size_t blocks = num_elements(t.shape, tw) / static_cast<std::size_t>(block_size);
+    check(scales.size() == blocks, where, tw, " needs ", blocks, " scales (one per block), got ", scales.size());
+    check(zero_points.empty() || zero_points.size() == blocks, where, tw, " needs no zero points or ", blocks,
+          ", got ", zero_points.size());
+    if (m.buffers.empty()) m.buffers.emplace_back();  // buffer 0: the empty sentinel
+
+    std::vector<std::uint8_t> half_bytes(2 * blocks);
+    std::vector<float> stored(blocks);
+    for (std::size_t i = 0; i < blocks; ++i) {
+        const std::uint16_t h = float_to_half(scales[i]);
+        stored[i] = detail::half_to_float(h);
+        check(std::isfinite(stored[i]) && stored[i] > 0.0f, where, tw, " scale ", i, " is ", scales[i],
+              ", which is not a finite binary16 value > 0 (range 2^-24 .. 65504)");
+        half_bytes[2 * i] = static_cast<std::uint8_t>(h & 0xff);
+        half_bytes[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
+    }
+    // The shape of the weights with the last dimension counted in blocks.
+    qtl::shape block_shape = t.shape;
+    block_shape.back() /= block_size;
+    const std::string name = t.name;  // `t` dangles once tensors are added
+    const auto add_constant = [&](std::string tensor_name, tensor_type type, std::vector<std::uint8_t> bytes) {
+        m.buffers.push_back(buffer{std::move(bytes)});
+        tensor c;
+        c.name = std::move(tensor_name);
+        c.type = type;
+        c.shape = block_shape;
+        c.buffer = static_cast<std::uint32_t>(m.buffers.size() - 1);
+        g.tensors.push_back(std::move(c));
+        return static_cast<std::int32_t>(g.tensors.size() - 1);
+    };
+    blockwise_quantization details;
+    details.block_size = block_size;
+    details.scales = add_constant(name + "/scales", tensor_type::FLOAT16, std::move(half_bytes));
+    quant_params params;
+    params.scales = stored;
+    params.zero_points.assign(blocks, 0);
+    if (!zero_points.empty()) {
+        std::vector<std::uint8_t> zp_bytes(4 * blocks);
+        std::memcpy(zp_bytes.data(), zero_points.data(), zp_bytes.size());
+        details.zero_points = add_constant(name + "/zero_points", tensor_type::INT32, std::move(zp_bytes));
+        params.zero_points.assign(zero_points.begin(), zero_points.end());
+    }
+    auto& w = g.tensors[static_cast<std::size_t>(weights)];
+    params.axis = static_cast<int>(w.shape.size()) - 1;
+    params.block_size = block_size;
+    quantization q;
+    q.blockwise = details;
+    q.params = std::move(params);
+    w.quantization = std::move(q);
 }
 
 }  // namespace qtl::tflite

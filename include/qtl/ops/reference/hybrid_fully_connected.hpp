@@ -3,6 +3,8 @@
 // float out): plain loops in the order of TFLite's EvalHybrid /
 // PortableMatrixBatchVectorMultiplyAccumulate.  The oracle ops::eval is
 // tested against; it shares prepare() and the input quantization with it.
+// (Block-wise int4 weights: reference/fully_connected.hpp, the scalar
+// EvalBlockwise4Bit.)
 
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,158 @@
+// Whole int8 models from ../shared/models run by qtl's TFLite executor
+// (qtl::tflite::executor, every operator prepared once, invoke() timed), one
+// thread.  bench/litert_latency.mjs times the same models in LiteRT and
+// writes entries of the same shape, so one results file holds both:
+//
+//   mobilenet_v2/qtl     mobilenet_v2_quantized_1x3x224x224.tflite
+//   person_detect/qtl    person_detect.tflite, read with
+//                        read_options::repair_quantized_dimension (as
+//                        published, TFLite and qtl refuse it)
+//
+// Each repetition is one benchmark iteration that runs the model `runs`
+// times after one untimed warm-up run (at least 5 runs and 1 s, at most 50
+// runs) on random int8 inputs.  The benchmark's time (manual time) is the
+// median wall-clock latency of those runs; counters:
+//   latency_ms  median wall-clock latency (what a user waits)
+//   cpu_ms      median CPU time of this thread per run (robust to a busy machine)
+//   min_ms      fastest run
+//   runs        runs in the repetition
+// The benchmark's own cpu_time is the CPU time of all runs together.
+//
+// The models folder is $QTL_SHARED_DIR/models when that is set, else the
+// ../shared beside the source tree (QTL_BENCH_SHARED_DIR, set by CMake).
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "qtl/io/tflite/executor.hpp"
+#include "qtl/io/tflite/reader.hpp"
+
+#ifndef QTL_BENCH_SHARED_DIR
+#define QTL_BENCH_SHARED_DIR "../shared"
+#endif
+
+namespace {
+
+struct model_case {
+    const char* name;
+    const char* file;  // under <shared>/models
+    bool repair;       // read_options::repair_quantized_dimension
+};
+
+constexpr model_case model_cases[] = {
+    {"mobilenet_v2", "mobilenet_v2_quantized_1x3x224x224.tflite", false},
+    {"person_detect", "person_detect.tflite", true},
+};
+
+std::filesystem::path shared_dir() {
+    if (const char* env = std::getenv("QTL_SHARED_DIR"); env && *env) return env;
+    return QTL_BENCH_SHARED_DIR;
+}
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+void model_qtl(benchmark::State& state, model_case mc) {
+    std::unique_ptr<qtl::tflite::executor> run;
+    try {
+        qtl::tflite::read_options options;
+        options.repair_quantized_dimension = mc.repair;
+        run = std::make_unique<qtl::tflite::executor>(
+            qtl::tflite::read_model(shared_dir() / "models" / mc.file, options));
+        for (std::size_t i = 0; i < run->input_count(); ++i) {
+            // Both models take int8 inputs; set_input throws for another type.
+            const std::size_t count = qtl::num_elements(run->input_tensor(i).shape);
+            const auto values = qtl_bench::random_values<std::int8_t>(count, 2024 + std::uint32_t(i), -128, 127);
+            run->set_input<std::int8_t>(i, values);
+        }
+        run->invoke();  // warm-up: first touch of every buffer
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+        return;
+    }
+
+    std::vector<double> wall, cpu;
+    for (auto _ : state) {
+        wall.clear();
+        cpu.clear();
+        double total = 0.0;
+        while (wall.size() < 5 || (total < 1.0 && wall.size() < 50)) {
+            const double c0 = thread_cpu_seconds();
+            const auto t0 = std::chrono::steady_clock::now();
+            run->invoke();
+            const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            cpu.push_back(thread_cpu_seconds() - c0);
+            wall.push_back(w);
+            total += w;
+        }
+        state.SetIterationTime(median(wall));
+    }
+    state.counters["latency_ms"] = median(wall) * 1e3;
+    state.counters["cpu_ms"] = median(cpu) * 1e3;
+    state.counters["min_ms"] = *std::min_element(wall.begin(), wall.end()) * 1e3;
+    state.counters["runs"] = double(wall.size());
+}
+
+// Google Benchmark appends "/iterations:1/manual_time" to these names; the
+// results must say `mobilenet_v2/qtl` like every <layer>/<backend>, so the
+// reporters drop those two parts of the name.
+template <class Reporter>
+struct plain_names : Reporter {
+    using Reporter::Reporter;
+    void ReportRuns(const std::vector<benchmark::BenchmarkReporter::Run>& runs) override {
+        auto renamed = runs;
+        for (auto& r : renamed) {
+            r.run_name.iterations.clear();
+            r.run_name.time_type.clear();
+        }
+        Reporter::ReportRuns(renamed);
+    }
+};
+
+bool has_flag(int argc, char** argv, const std::string& prefix) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]).rfind(prefix, 0) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Read before Initialize() consumes the flags: a file reporter may only be
+    // given with --benchmark_out, and ours writes JSON (the default format).
+    const bool json_file = has_flag(argc, argv, "--benchmark_out=") &&
+                           (!has_flag(argc, argv, "--benchmark_out_format=") ||
+                            has_flag(argc, argv, "--benchmark_out_format=json"));
+    for (const model_case& mc : model_cases)
+        benchmark::RegisterBenchmark((std::string(mc.name) + "/qtl").c_str(), model_qtl, mc)
+            ->Unit(benchmark::kMillisecond)
+            ->Iterations(1)
+            ->UseManualTime();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("qtl_shared_dir", shared_dir().string());
+    plain_names<benchmark::ConsoleReporter> display(benchmark::ConsoleReporter::OO_Tabular);
+    plain_names<benchmark::JSONReporter> file;
+    benchmark::RunSpecifiedBenchmarks(&display, json_file ? &file : nullptr);
+    benchmark::Shutdown();
+    return 0;
+}

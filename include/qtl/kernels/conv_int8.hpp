@@ -1,0 +1,382 @@
+#pragma once
+// int8 CONV_2D (any kernel size, stride, dilation, padding; no groups) on the
+// int8 GEMM kernels of gemm_int8.hpp, bit-exact with TFLite's reference
+// (reference_integer_ops::ConvPerChannel):
+//
+//   out[n, y, x, o] = requantize(bias[o] + sum_{ky, kx, i} w[o, ky, kx, i] *
+//                         (in[n, y*sh - pad_top + ky*dh, x*sw - pad_left + kx*dw, i] - in_zp))
+//
+// with taps outside the image skipped.  It is a GEMM with one row per output
+// pixel and K = KH*KW*I, and TFLite's filter layout [O, KH, KW, I] is already
+// that GEMM's [n][k] weight matrix:
+//
+//   auto packed = kernels::pack_conv_int8(spec);       // once (prepare)
+//   kernels::conv_int8(packed, input, output);         // every eval
+//
+// im2col, not an indirection buffer.  The packed kernels read activation rows
+// that are contiguous, zero-padded to whole k-groups and already in the
+// kernel's form (a + 128 as uint8 for VPDPBUSD, int16 for VPMADDWD); the
+// input has to be copied into that form anyway, so gathering the taps in the
+// same pass costs next to nothing and keeps the kernels untouched.  An
+// indirection buffer would need new kernels that convert on every tap read,
+// once per column block instead of once per pixel.
+//
+// Padded taps are filled with the input zero point (in the kernel's form):
+// (in_zp - in_zp) * w = 0 exactly, the same sum as TFLite skipping them.
+//
+// Tiles.  Output pixels are processed `tile_pixels` at a time: the tile's
+// im2col rows (sized to stay in L2 while every column block streams over
+// them) are built in scratch, then the kernels run on them.  Tile bounds
+// depend only on the packing, never on the thread count, and every output
+// byte comes from the same code, so threads change nothing in the result.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "qtl/core/error.hpp"
+#include "qtl/fixedpoint/quantize_multiplier.hpp"
+#include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/fixedpoint/rounding_policy.hpp"
+#include "qtl/kernels/gemm_int8.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace qtl::kernels {
+
+// An ungrouped NHWC convolution's geometry.  The output size is given (the
+// op computed it from its padding rule); any tap it reaches outside the
+// input is padding.
+struct conv_int8_shape {
+    std::size_t batches = 1, height = 1, width = 1, channels = 1;  // input [N, H, W, I]
+    std::size_t kernel_height = 1, kernel_width = 1;
+    std::size_t stride_height = 1, stride_width = 1;
+    std::size_t dilation_height = 1, dilation_width = 1;
+    std::size_t pad_top = 0, pad_left = 0;  // TFLite's padding before (after follows from the output size)
+    std::size_t out_height = 1, out_width = 1;
+
+    std::size_t taps() const noexcept { return kernel_height * kernel_width * channels; }  // GEMM k
+    std::size_t out_pixels() const noexcept { return batches * out_height * out_width; }   // GEMM m
+};
+
+struct conv_int8_spec {
+    conv_int8_shape shape;
+    std::size_t out_channels = 0;                       // GEMM n
+    std::span<const std::int8_t> weights;               // [O][KH][KW][I]
+    std::span<const std::int32_t> bias;                 // [O], or empty for none
+    std::int32_t input_zero_point = 0;                  // in [-128, 127]
+    std::span<const quantized_multiplier> multipliers;  // 1 (per-tensor) or O (per-channel)
+    requantize_params output;                           // int8 zero point and clamp range
+};
+
+struct conv_int8_packed {
+    conv_int8_shape shape;
+    gemm_int8_packed gemm;        // weights [O][KH*KW*I] packed for one kernel
+    std::size_t tile_pixels = 0;  // output pixels (im2col rows) per tile
+
+    std::size_t tiles() const noexcept { return (shape.out_pixels() + tile_pixels - 1) / tile_pixels; }
+    std::size_t element_bytes() const noexcept {
+        return gemm.geometry.a_int16 ? sizeof(std::int16_t) : sizeof(std::uint8_t);
+    }
+    // One tile's im2col rows, rounded up to whole cache lines.
+    std::size_t tile_bytes() const noexcept { return (tile_pixels * gemm.k_padded() * element_bytes() + 63) / 64 * 64; }
+};
+
+// Target size of one tile's im2col rows.  Every column block re-reads the
+// whole tile, so it should live in L2 (>= 256 KiB on the x86 cores the
+// kernels target) next to the block's weights and the output rows.  Measured
+// with the AVX2 kernel on 3x3 56x56x64->64 and 28x28x128->128: 16 to 128 KiB
+// within 2% of each other, 256 KiB and more 3-6% slower.
+inline constexpr std::size_t conv_int8_tile_target_bytes = 64 * 1024;
+
+namespace detail {
+
+inline std::size_t conv_checked_product(std::initializer_list<std::size_t> factors, const char* what) {
+    std::size_t product = 1;
+    for (const std::size_t f : factors) {
+        check(f == 0 || product <= std::numeric_limits<std::size_t>::max() / f, "conv_int8", what,
+              " overflows size_t");
+        product *= f;
+    }
+    return product;
+}
+
+inline void validate_conv_int8_shape(const conv_int8_shape& s) {
+    const char* where = "conv_int8";
+    check(s.batches >= 1 && s.height >= 1 && s.width >= 1 && s.channels >= 1, where,
+          "input dimensions must be >= 1, got [", s.batches, ", ", s.height, ", ", s.width, ", ", s.channels, "]");
+    check(s.kernel_height >= 1 && s.kernel_width >= 1, where, "kernel size must be >= 1, got ", s.kernel_height,
+          "x", s.kernel_width);
+    check(s.stride_height >= 1 && s.stride_width >= 1, where, "strides must be >= 1, got ", s.stride_height, "x",
+          s.stride_width);
+    check(s.dilation_height >= 1 && s.dilation_width >= 1, where, "dilations must be >= 1, got ", s.dilation_height,
+          "x", s.dilation_width);
+    check(s.out_height >= 1 && s.out_width >= 1, where, "output size must be >= 1, got ", s.out_height, "x",
+          s.out_width);
+    // Coordinates are computed in ptrdiff_t: keep every one of them representable.
+    const auto limit = std::size_t(std::numeric_limits<std::ptrdiff_t>::max() / 4);
+    check(s.height < limit && s.width < limit && s.pad_top < limit && s.pad_left < limit &&
+              conv_checked_product({s.out_height, s.stride_height}, "output height * stride") < limit &&
+              conv_checked_product({s.out_width, s.stride_width}, "output width * stride") < limit &&
+              conv_checked_product({s.kernel_height, s.dilation_height}, "kernel height * dilation") < limit &&
+              conv_checked_product({s.kernel_width, s.dilation_width}, "kernel width * dilation") < limit,
+          where, "sizes, strides, dilations and padding are too large");
+    conv_checked_product({s.batches, s.height, s.width, s.channels}, "input size");
+    conv_checked_product({s.batches, s.out_height, s.out_width}, "output pixel count");
+    conv_checked_product({s.kernel_height, s.kernel_width, s.channels}, "KH * KW * I");
+}
+
+// Input values in the kernel's form: a + 128 as uint8 (the bit pattern
+// a ^ 0x80, VPDPBUSD's unsigned operand) ...  Runs of 8 or more end with a
+// chunk that overlaps the previous one (rewriting the same values) instead of
+// a scalar tail: first layers have runs of 9 (3x3 taps x 3 channels).
+inline void to_kernel_form(const std::int8_t* src, std::size_t n, std::uint8_t* dst) noexcept {
+    if (n >= 8) {
+        const auto flip8 = [&](std::size_t i) {
+            std::uint64_t v;
+            std::memcpy(&v, src + i, 8);
+            v ^= 0x8080808080808080u;
+            std::memcpy(dst + i, &v, 8);
+        };
+        std::size_t i = 0;
+#if defined(__SSE2__)
+        const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+        const auto flip16 = [&](std::size_t j) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j), _mm_xor_si128(v, flip));
+        };
+        for (; i + 16 <= n; i += 16) flip16(i);
+        if (i == n) return;
+        if (n >= 16) return flip16(n - 16);
+#endif
+        for (; i + 8 <= n; i += 8) flip8(i);
+        if (i < n) flip8(n - 8);
+        return;
+    }
+    for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<std::uint8_t>(static_cast<std::uint8_t>(src[i]) ^ 0x80u);
+}
+
+// ... or sign-extended to int16 (VPMADDWD).
+inline void to_kernel_form(const std::int8_t* src, std::size_t n, std::int16_t* dst) noexcept {
+#if defined(__SSE2__)
+    if (n >= 8) {
+        // Each byte in the high half of a 16-bit lane, then an arithmetic shift down.
+        const auto widen8 = [&](std::size_t i) {
+            const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8));
+        };
+        const auto widen16 = [&](std::size_t i) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i + 8), _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8));
+        };
+        std::size_t i = 0;
+        for (; i + 16 <= n; i += 16) widen16(i);
+        if (i == n) return;
+        if (n >= 16) return widen16(n - 16);
+        widen8(0);
+        return widen8(n - 8);
+    }
+#endif
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+// im2col rows for output pixels [first, first + count): row r holds pixel
+// first + r's taps in [ky][kx][i] order (the filter's), then zeros up to
+// k_padded.  `pad` is the input zero point in the kernel's form.
+template <class AElem>
+void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::size_t first, std::size_t count,
+                      std::size_t k_padded, AElem pad, AElem* out) noexcept {
+    const std::size_t c = s.channels, kw = s.kernel_width, k = s.taps();
+    const std::size_t run = kw * c;  // one kernel row's taps
+    const std::size_t image = s.height * s.width * c;
+    const auto h = std::ptrdiff_t(s.height), w = std::ptrdiff_t(s.width);
+    std::size_t ox = first % s.out_width;
+    std::size_t oy = first / s.out_width % s.out_height;
+    std::size_t n = first / (s.out_width * s.out_height);
+    for (std::size_t r = 0; r < count; ++r) {
+        AElem* dst = out + r * k_padded;
+        const std::int8_t* in = input + n * image;
+        const std::ptrdiff_t y0 = std::ptrdiff_t(oy * s.stride_height) - std::ptrdiff_t(s.pad_top);
+        const std::ptrdiff_t x0 = std::ptrdiff_t(ox * s.stride_width) - std::ptrdiff_t(s.pad_left);
+        const std::ptrdiff_t x_last = x0 + std::ptrdiff_t((kw - 1) * s.dilation_width);
+        // Interior pixels with dilation 1: a kernel row is one contiguous input run.
+        const bool contiguous = s.dilation_width == 1 && x0 >= 0 && x_last < w;
+        for (std::size_t ky = 0; ky < s.kernel_height; ++ky, dst += run) {
+            const std::ptrdiff_t y = y0 + std::ptrdiff_t(ky * s.dilation_height);
+            if (y < 0 || y >= h) {
+                std::fill(dst, dst + run, pad);
+                continue;
+            }
+            const std::int8_t* row = in + std::size_t(y) * s.width * c;
+            if (contiguous) {
+                to_kernel_form(row + std::size_t(x0) * c, run, dst);
+                continue;
+            }
+            for (std::size_t kx = 0; kx < kw; ++kx) {
+                const std::ptrdiff_t x = x0 + std::ptrdiff_t(kx * s.dilation_width);
+                if (x < 0 || x >= w)
+                    std::fill(dst + kx * c, dst + (kx + 1) * c, pad);
+                else
+                    to_kernel_form(row + std::size_t(x) * c, c, dst + kx * c);
+            }
+        }
+        std::fill(out + r * k_padded + k, out + (r + 1) * k_padded, AElem{0});  // meets zero weights
+        if (++ox == s.out_width) {
+            ox = 0;
+            if (++oy == s.out_height) {
+                oy = 0;
+                ++n;
+            }
+        }
+    }
+}
+
+// Tiles [tile_begin, tile_end) with one thread's scratch.
+template <class Policy, bool Emulated>
+void conv_int8_tiles(const conv_int8_packed& p, const std::int8_t* input, std::int8_t* output, std::byte* scratch,
+                     std::size_t tile_begin, std::size_t tile_end) {
+    const gemm_int8_packed& g = p.gemm;
+    const std::size_t pixels = p.shape.out_pixels(), k_padded = g.k_padded();
+    for (std::size_t t = tile_begin; t < tile_end; ++t) {
+        const std::size_t first = t * p.tile_pixels, count = std::min(p.tile_pixels, pixels - first);
+        if (g.geometry.a_int16)  // VPMADDWD: the value itself (a_offset 0)
+            conv_int8_im2col(p.shape, input, first, count, k_padded, static_cast<std::int16_t>(g.input_zero_point),
+                             reinterpret_cast<std::int16_t*>(scratch));
+        else  // VPDPBUSD layout: a + 128
+            conv_int8_im2col(p.shape, input, first, count, k_padded,
+                             static_cast<std::uint8_t>(g.input_zero_point + 128),
+                             reinterpret_cast<std::uint8_t*>(scratch));
+        gemm_int8_run_blocks<Policy, Emulated>(g, scratch, count, output + first * g.n, g.n, 0, g.blocks);
+    }
+}
+
+}  // namespace detail
+
+// Validates the spec (qtl::error naming "conv_int8") and packs the weights
+// for `isa`'s kernel.
+inline conv_int8_packed pack_conv_int8(const conv_int8_spec& spec, gemm_int8_isa isa) {
+    detail::validate_conv_int8_shape(spec.shape);
+    gemm_int8_spec g;
+    g.k = spec.shape.taps();
+    g.n = spec.out_channels;
+    g.weights = spec.weights;
+    g.bias = spec.bias;
+    g.input_zero_point = spec.input_zero_point;
+    g.multipliers = spec.multipliers;
+    g.output = spec.output;
+    conv_int8_packed p;
+    p.shape = spec.shape;
+    p.gemm = pack_gemm_int8(g, isa);  // validates weights, bias, zero points, multipliers
+    // The im2col writes the two activation forms the kernels have.
+    const gemm_int8_geometry& geo = p.gemm.geometry;
+    check(geo.a_offset == (geo.a_int16 ? 0 : 128), "conv_int8", "unexpected activation offset ", geo.a_offset,
+          " for the ", to_string(isa), " kernel");
+    const std::size_t row_bytes = p.gemm.k_padded() * p.element_bytes();
+    const std::size_t rows = std::size_t(geo.tile_rows);
+    std::size_t tile = std::max(conv_int8_tile_target_bytes / row_bytes / rows, std::size_t{1}) * rows;
+    p.tile_pixels = std::min(tile, spec.shape.out_pixels());
+    return p;
+}
+
+// Packs for the best kernel this machine runs.
+inline conv_int8_packed pack_conv_int8(const conv_int8_spec& spec) {
+    return pack_conv_int8(spec, best_gemm_int8_isa());
+}
+
+struct conv_int8_options {
+    // Tiles are split over this many threads (std::thread, started per call);
+    // results do not depend on it.
+    unsigned threads = 1;
+    // At least conv_int8_scratch_bytes(packed, threads) bytes, 64-byte
+    // aligned.  Empty: a buffer per calling thread (shared with gemm_int8),
+    // grown on demand and reused, so steady-state calls allocate nothing
+    // (with threads = 1; more threads allocate their std::thread objects).
+    std::span<std::byte> scratch = {};
+};
+
+// The threads actually used: no more than there are tiles.
+inline std::size_t conv_int8_threads(const conv_int8_packed& packed, unsigned threads) noexcept {
+    return std::max<std::size_t>(1, std::min<std::size_t>(threads, packed.tiles()));
+}
+
+inline std::size_t conv_int8_scratch_bytes(const conv_int8_packed& packed, unsigned threads = 1) noexcept {
+    return conv_int8_threads(packed, threads) * packed.tile_bytes();
+}
+
+namespace detail {
+
+template <class Policy, bool Emulated>
+void conv_int8_with(const conv_int8_packed& p, std::span<const std::int8_t> input, std::span<std::int8_t> output,
+                    const conv_int8_options& options) {
+    const char* where = "conv_int8";
+    check(p.tile_pixels > 0 && !p.gemm.weights.empty(), where, "the packed weights are empty (pack_conv_int8 first)");
+    const conv_int8_shape& s = p.shape;
+    const std::size_t in_size = s.batches * s.height * s.width * s.channels;
+    const std::size_t out_size = s.out_pixels() * p.gemm.n;
+    check(input.size() == in_size, where, "input must hold N*H*W*I = ", in_size, " values, got ", input.size());
+    check(output.size() == out_size, where, "output must hold N*OH*OW*O = ", out_size, " values, got ",
+          output.size());
+    check(options.threads >= 1, where, "threads must be >= 1, got 0");
+    const std::size_t threads = conv_int8_threads(p, options.threads);
+    const std::size_t bytes = threads * p.tile_bytes();
+    std::byte* scratch = nullptr;
+    if (options.scratch.empty()) {
+        auto& buffer = gemm_int8_thread_scratch();
+        if (buffer.size() < bytes) buffer.resize(bytes);
+        scratch = buffer.data();
+    } else {
+        check(options.scratch.size() >= bytes, where, "scratch must hold ", bytes, " bytes for ", threads,
+              " thread(s), got ", options.scratch.size());
+        check(reinterpret_cast<std::uintptr_t>(options.scratch.data()) % 64 == 0, where,
+              "scratch must be 64-byte aligned");
+        scratch = options.scratch.data();
+    }
+
+    const std::size_t tiles = p.tiles();
+    if (threads <= 1) return conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch, 0, tiles);
+    const auto first_tile = [&](std::size_t t) { return tiles * t / threads; };
+    std::vector<std::thread> workers;
+    workers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t)
+        workers.emplace_back([&, t] {
+            conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch + t * p.tile_bytes(),
+                                              first_tile(t), first_tile(t + 1));
+        });
+    conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch, 0, first_tile(1));
+    for (auto& w : workers) w.join();
+}
+
+}  // namespace detail
+
+// output [N, OH, OW, O] from input [N, H, W, I], both NHWC int8.  Throws
+// qtl::error when the packing's kernel cannot run on this CPU, on sizes
+// other than the packed shape's, or on bad scratch.  The multipliers must
+// come from quantize_multiplier<Policy>.
+template <rounding_policy Policy = double_rounding>
+void conv_int8(const conv_int8_packed& packed, std::span<const std::int8_t> input, std::span<std::int8_t> output,
+               const conv_int8_options& options = {}) {
+    check(gemm_int8_isa_supported(packed.gemm.isa), "conv_int8", "the weights are packed for the ",
+          to_string(packed.gemm.isa), " kernel, which this ",
+          gemm_int8_isa_compiled(packed.gemm.isa) ? "CPU cannot run" : "build does not contain",
+          " (pack for best_gemm_int8_isa())");
+    detail::conv_int8_with<Policy, false>(packed, input, output, options);
+}
+
+// The portable code replaying packed's kernel (see gemm_int8_emulated): for
+// tests of a kernel's layout and tails on machines without its instructions.
+template <rounding_policy Policy = double_rounding>
+void conv_int8_emulated(const conv_int8_packed& packed, std::span<const std::int8_t> input,
+                        std::span<std::int8_t> output, const conv_int8_options& options = {}) {
+    detail::conv_int8_with<Policy, true>(packed, input, output, options);
+}
+
+}  // namespace qtl::kernels

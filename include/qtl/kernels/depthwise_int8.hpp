@@ -1,0 +1,1005 @@
+#pragma once
+// int8 depthwise convolution kernels (DEPTHWISE_CONV_2D, TFLite semantics),
+// bit-exact with TFLite's reference kernel:
+//
+//   out[n, oy, ox, c*M + m] = requantize(bias[o] + sum_{ky, kx}
+//       w[ky, kx, o] * (in[n, oy*sh - pad_top + ky*dh, ox*sw - pad_left + kx*dw, c] - in_zp)),  o = c*M + m
+//
+// with taps outside the image contributing nothing.
+//
+//   auto packed = kernels::pack_depthwise_int8(spec);     // once (prepare)
+//   kernels::depthwise_int8(packed, input, output);       // every eval
+//
+// How it computes.  Output channels sit in SIMD lanes (8 int32 lanes on
+// AVX2, 16 on AVX-512BW) and VPMADDWD adds two taps per lane exactly: each
+// 32-bit lane holds an int16 pair (x[tap 2j], x[tap 2j+1]) and meets the
+// weight pair (w[2j], w[2j+1]).  To make those pairs plain loads, every input
+// row is converted once (per image) into a "pair row":
+//
+//   pair_row[xi][o] = (in[x][o / M] - in_zp, in[x + dw][o / M] - in_zp),  x = xi - pad_left
+//
+// in int16, output channels padded to whole vectors, with 0 wherever x or
+// x + dw lies outside the image.  Horizontally adjacent taps kx = 2j, 2j+1 of
+// output pixel ox then are the pair at xi = ox*sw + 2j*dw, so a KH x KW filter
+// costs KH * ceil(KW / 2) VPMADDWD per vector of output channels, and rows
+// outside the image are a row of zeros.  Because padding enters as
+// (in_zp - in_zp) = 0, border pixels take exactly the reference's sum: no
+// special border code and no zero-point correction of the bias.  Products
+// |w| * |x - zp| <= 128 * 255, so a pair never leaves int32; sums wrap modulo
+// 2^32 like the reference's.
+//
+// Only the pair rows of one dilated filter height are alive at once (a ring
+// buffer), so the working set is a few rows, not the image; only the pairs the
+// kernel reads are converted (every other one for stride 2).  The loops: for
+// each output row, groups of up to 4 output pixels, for each vector of
+// channels, KH x ceil(KW/2) VPMADDWD.
+// The epilogue requantizes on the accumulator registers: TFLite's double
+// rounding (gemmlowp's SaturatingRoundingDoublingHighMul, then
+// RoundingDivideByPOT), per-lane multipliers and shifts prepared by the
+// packing (per-tensor ones replicated), zero point and clamp as qtl's
+// requantize_clamp: VPMULDQ on even and odd lanes, 19 instructions per vector,
+// in any x86-64 build (it is part of the kernel's target region).  It equals
+// qtl::requantize bit for bit (tested on edge values).  Single rounding, and
+// the INT32_MIN multiplier whose product saturates, take qtl's array
+// requantize stage on a row of spilled accumulators instead: the same bytes.
+//
+// Kernels: AVX-512BW, AVX2 (compiled in GCC/clang target regions, picked at
+// run time by CPUID like kernels/gemm_int8.hpp) and a portable one.  The
+// portable code takes its vector width from the packing, so it also replays
+// the AVX-512BW layout, tiles and tails on machines without AVX-512
+// (depthwise_int8_emulated).
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "qtl/core/error.hpp"
+#include "qtl/fixedpoint/quantize_multiplier.hpp"
+#include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/fixedpoint/requantize_batch.hpp"
+#include "qtl/fixedpoint/rounding_policy.hpp"
+#include "qtl/kernels/cpu_features.hpp"
+#include "qtl/kernels/gemm_int8_packing.hpp"  // aligned_allocator
+
+#if QTL_KERNELS_X86_TARGETS
+#include <immintrin.h>
+#define QTL_DEPTHWISE_INT8_AVX2 1
+#define QTL_DEPTHWISE_INT8_AVX512BW 1
+#else
+#define QTL_DEPTHWISE_INT8_AVX2 0
+#define QTL_DEPTHWISE_INT8_AVX512BW 0
+#endif
+
+// The epilogue is inlined into the pixel loop: as a call, the ABI (every
+// vector register caller-saved) makes the compiler spill the accumulators.
+#if defined(__GNUC__) || defined(__clang__)
+#define QTL_DETAIL_DEPTHWISE_INLINE __attribute__((always_inline)) inline
+#else
+#define QTL_DETAIL_DEPTHWISE_INLINE inline
+#endif
+
+namespace qtl::kernels {
+
+enum class depthwise_int8_isa { scalar, avx2, avx512bw };
+
+inline constexpr depthwise_int8_isa all_depthwise_int8_isas[] = {depthwise_int8_isa::scalar, depthwise_int8_isa::avx2,
+                                                                 depthwise_int8_isa::avx512bw};
+
+constexpr std::string_view to_string(depthwise_int8_isa isa) noexcept {
+    switch (isa) {
+        case depthwise_int8_isa::scalar: return "scalar";
+        case depthwise_int8_isa::avx2: return "avx2";
+        case depthwise_int8_isa::avx512bw: return "avx512bw";
+    }
+    return "unknown";
+}
+
+// Output channels per vector (int32 lanes) of each kernel; the packing pads
+// channels to a multiple of it.  The portable kernel uses AVX2's width.
+constexpr std::size_t depthwise_int8_lanes(depthwise_int8_isa isa) noexcept {
+    return isa == depthwise_int8_isa::avx512bw ? 16 : 8;
+}
+
+// What DEPTHWISE_CONV_2D hands to the kernel, in integers (NHWC).
+struct depthwise_int8_spec {
+    std::int32_t batches = 1, height = 0, width = 0, channels = 0;  // input [N, H, W, C]
+    std::int32_t depth_multiplier = 1;                               // M: output channels C * M
+    std::int32_t kernel_height = 0, kernel_width = 0;
+    std::int32_t stride_height = 1, stride_width = 1;
+    std::int32_t dilation_height = 1, dilation_width = 1;
+    std::int32_t pad_top = 0, pad_left = 0;            // padding before (after is implied by the output size)
+    std::int32_t output_height = 0, output_width = 0;  // output [N, OH, OW, C * M]
+    std::span<const std::int8_t> weights;               // [KH][KW][C * M] (TFLite's [1, KH, KW, C*M])
+    std::span<const std::int32_t> bias;                 // C * M values, or empty for none
+    std::int32_t input_zero_point = 0;                  // in [-128, 127]
+    std::span<const quantized_multiplier> multipliers;  // 1 (per-tensor) or C * M (per-channel)
+    requantize_params output;                           // int8 zero point and clamp range
+};
+
+// Weights in the kernel's layout and the epilogue constants.
+struct depthwise_int8_packed {
+    depthwise_int8_isa isa = depthwise_int8_isa::scalar;
+    std::size_t lanes = 8;  // depthwise_int8_lanes(isa)
+    std::int32_t batches = 0, height = 0, width = 0, channels = 0, depth_multiplier = 1;
+    std::int32_t kernel_height = 0, kernel_width = 0;
+    std::int32_t stride_height = 1, stride_width = 1, dilation_height = 1, dilation_width = 1;
+    std::int32_t pad_top = 0, pad_left = 0, output_height = 0, output_width = 0;
+    std::int32_t input_zero_point = 0;
+    std::size_t out_channels = 0;       // C * M
+    std::size_t channels_padded = 0;    // out_channels rounded up to lanes
+    std::size_t kernel_pairs = 0;       // ceil(KW / 2): VPMADDWD per filter row
+    std::size_t pair_row_pixels = 0;    // pairs per pair row: (OW - 1) * sw + 2 * (pairs - 1) * dw + 1
+    std::size_t pair_row_step = 1;      // gcd(sw, 2 dw): the kernels read only pairs at multiples of it
+    // [tile][ky][pair][lane][2] int16: the weights (w[ky][2 pair][o], w[ky][2 pair + 1][o]) of
+    // output channel o = tile * lanes + lane, zero past KW and in the channel padding.
+    std::vector<std::int16_t, aligned_allocator<std::int16_t>> weights;
+    std::vector<std::int32_t> bias;  // channels_padded values (0 in the padding)
+    bool per_channel = false;
+    quantized_multiplier multiplier;                // per-tensor
+    std::vector<std::int32_t> multipliers, shifts;  // per-channel, channels_padded values (0 in the padding)
+    requantize_params output;
+
+    // The in-register epilogue's per-lane constants (channels_padded values,
+    // per-tensor replicated, 0 in the padding), for double rounding.
+    bool register_epilogue = false;  // no multiplier is INT32_MIN (the one product that saturates)
+    bool left_shifts = false;        // some channel's shift is > 0
+    std::vector<std::int32_t> lane_multiplier;
+    std::vector<std::int32_t> lane_multiplier_odd;  // lane 2i holds lane 2i + 1's multiplier (VPMULDQ reads even lanes)
+    std::vector<std::int32_t> lane_left;   // max(shift, 0)
+    std::vector<std::int32_t> lane_right;  // max(-shift, 0)
+    std::vector<std::int32_t> lane_mask;   // 2^right - 1: the bits the right shift drops
+    std::vector<std::int32_t> lane_half;   // lane_mask >> 1: RoundingDivideByPOT's threshold for x >= 0
+
+    std::size_t tiles() const noexcept { return channels_padded / lanes; }
+    std::size_t taps_per_tile() const noexcept { return std::size_t(kernel_height) * kernel_pairs; }
+    // int16 elements of one pair row: pixels x channels_padded pairs.
+    std::size_t pair_row_elements() const noexcept { return pair_row_pixels * channels_padded * 2; }
+    // Input rows alive at once: a dilated filter's height.
+    std::size_t ring_rows() const noexcept { return std::size_t(kernel_height - 1) * std::size_t(dilation_height) + 1; }
+};
+
+namespace detail::depthwise {
+
+inline void validate(const depthwise_int8_spec& s) {
+    const char* where = "depthwise_int8";
+    check(s.batches >= 1 && s.height >= 1 && s.width >= 1 && s.channels >= 1, where,
+          "input dimensions must be >= 1, got [", s.batches, ", ", s.height, ", ", s.width, ", ", s.channels, "]");
+    check(s.depth_multiplier >= 1, where, "depth multiplier must be >= 1, got ", s.depth_multiplier);
+    check(s.kernel_height >= 1 && s.kernel_width >= 1, where, "filter size must be >= 1, got ", s.kernel_height,
+          " x ", s.kernel_width);
+    check(s.stride_height >= 1 && s.stride_width >= 1, where, "strides must be >= 1, got ", s.stride_height, ", ",
+          s.stride_width);
+    check(s.dilation_height >= 1 && s.dilation_width >= 1, where, "dilations must be >= 1, got ", s.dilation_height,
+          ", ", s.dilation_width);
+    check(s.pad_top >= 0 && s.pad_left >= 0, where, "padding must be >= 0, got top ", s.pad_top, ", left ",
+          s.pad_left);
+    check(s.output_height >= 1 && s.output_width >= 1, where, "output size must be >= 1, got ", s.output_height,
+          " x ", s.output_width);
+    // Everything below is computed in 64 bits, then checked against int32 ranges the loops use.
+    const std::int64_t out_channels = std::int64_t{s.channels} * s.depth_multiplier;
+    check(out_channels <= INT32_MAX / 2, where, "too many output channels: ", out_channels);
+    const std::int64_t last_x =
+        std::int64_t{s.output_width - 1} * s.stride_width + std::int64_t{s.kernel_width} * s.dilation_width;
+    const std::int64_t last_y =
+        std::int64_t{s.output_height - 1} * s.stride_height + std::int64_t{s.kernel_height} * s.dilation_height;
+    check(last_x < INT32_MAX / 2 && last_y < INT32_MAX / 2, where, "output size, stride and dilation too large");
+    const std::int64_t taps = std::int64_t{s.kernel_height} * s.kernel_width;
+    check(s.weights.size() == static_cast<std::size_t>(taps * out_channels), where, "weights must hold KH * KW * C * M = ",
+          taps * out_channels, " values, got ", s.weights.size());
+    check(s.bias.empty() || s.bias.size() == static_cast<std::size_t>(out_channels), where,
+          "bias must be empty or hold C * M = ", out_channels, " values, got ", s.bias.size());
+    check(s.input_zero_point >= -128 && s.input_zero_point <= 127, where,
+          "input zero point must be in [-128, 127], got ", s.input_zero_point);
+    check(s.multipliers.size() == 1 || s.multipliers.size() == static_cast<std::size_t>(out_channels), where,
+          "multipliers must hold 1 (per-tensor) or C * M = ", out_channels, " (per-channel) values, got ",
+          s.multipliers.size());
+    for (std::size_t c = 0; c < s.multipliers.size(); ++c) {
+        const int shift = s.multipliers[c].shift;
+        check(shift >= -31 && shift <= 30, where, "shift of multiplier ", c, " must be in [-31, 30], got ", shift);
+    }
+    const requantize_params& p = s.output;
+    check(p.output_zero_point >= -128 && p.output_zero_point <= 127, where,
+          "output zero point must be in [-128, 127], got ", p.output_zero_point);
+    check(p.activation_min >= -128 && p.activation_max <= 127 && p.activation_min <= p.activation_max, where,
+          "activation range must be a non-empty range within [-128, 127], got [", p.activation_min, ", ",
+          p.activation_max, "]");
+}
+
+}  // namespace detail::depthwise
+
+// Validates the spec (qtl::error naming "depthwise_int8" and what is wrong)
+// and packs it for `isa`'s kernel.  Any isa can be packed on any machine.
+inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, depthwise_int8_isa isa) {
+    detail::depthwise::validate(s);
+    depthwise_int8_packed p;
+    p.isa = isa;
+    p.lanes = depthwise_int8_lanes(isa);
+    p.batches = s.batches;
+    p.height = s.height;
+    p.width = s.width;
+    p.channels = s.channels;
+    p.depth_multiplier = s.depth_multiplier;
+    p.kernel_height = s.kernel_height;
+    p.kernel_width = s.kernel_width;
+    p.stride_height = s.stride_height;
+    p.stride_width = s.stride_width;
+    p.dilation_height = s.dilation_height;
+    p.dilation_width = s.dilation_width;
+    p.pad_top = s.pad_top;
+    p.pad_left = s.pad_left;
+    p.output_height = s.output_height;
+    p.output_width = s.output_width;
+    p.input_zero_point = s.input_zero_point;
+    p.output = s.output;
+
+    const std::size_t oc = std::size_t(s.channels) * std::size_t(s.depth_multiplier);
+    const std::size_t lanes = p.lanes, kh = std::size_t(s.kernel_height), kw = std::size_t(s.kernel_width);
+    p.out_channels = oc;
+    p.channels_padded = (oc + lanes - 1) / lanes * lanes;
+    p.kernel_pairs = (kw + 1) / 2;
+    // The last pair read starts at xi = (OW - 1) * sw + 2 * (pairs - 1) * dw.
+    p.pair_row_pixels = std::size_t(s.output_width - 1) * std::size_t(s.stride_width) +
+                        2 * (p.kernel_pairs - 1) * std::size_t(s.dilation_width) + 1;
+    // xi = ox * sw + 2 j dw: with stride 2 and no dilation only every other pair is read (and converted).
+    p.pair_row_step = std::gcd(std::size_t(s.stride_width), 2 * std::size_t(s.dilation_width));
+
+    p.weights.assign(p.tiles() * p.taps_per_tile() * lanes * 2, 0);
+    for (std::size_t o = 0; o < oc; ++o) {
+        const std::size_t tile = o / lanes, lane = o % lanes;
+        for (std::size_t ky = 0; ky < kh; ++ky)
+            for (std::size_t kx = 0; kx < kw; ++kx) {
+                const std::size_t pair = kx / 2, j = kx % 2;
+                p.weights[(((tile * kh + ky) * p.kernel_pairs + pair) * lanes + lane) * 2 + j] =
+                    s.weights[(ky * kw + kx) * oc + o];
+            }
+    }
+    p.bias.assign(p.channels_padded, 0);
+    if (!s.bias.empty()) std::copy(s.bias.begin(), s.bias.end(), p.bias.begin());
+    p.per_channel = s.multipliers.size() > 1;
+    p.multiplier = s.multipliers[0];
+    if (p.per_channel) {
+        p.multipliers.assign(p.channels_padded, 0);
+        p.shifts.assign(p.channels_padded, 0);
+        for (std::size_t o = 0; o < oc; ++o) {
+            p.multipliers[o] = s.multipliers[o].multiplier;
+            p.shifts[o] = s.multipliers[o].shift;
+        }
+    }
+    p.register_epilogue = true;
+    for (const quantized_multiplier& qm : s.multipliers) {
+        if (qm.multiplier == INT32_MIN) p.register_epilogue = false;
+        if (qm.shift > 0) p.left_shifts = true;
+    }
+    for (auto* v : {&p.lane_multiplier, &p.lane_multiplier_odd, &p.lane_left, &p.lane_right, &p.lane_mask, &p.lane_half})
+        v->assign(p.channels_padded, 0);
+    for (std::size_t o = 0; o < oc; ++o) {
+        const quantized_multiplier qm = s.multipliers[p.per_channel ? o : 0];
+        const int right = std::max(-qm.shift, 0);
+        p.lane_multiplier[o] = qm.multiplier;
+        p.lane_left[o] = std::max(qm.shift, 0);
+        p.lane_right[o] = right;
+        p.lane_mask[o] = static_cast<std::int32_t>((std::uint32_t{1} << right) - 1u);  // right <= 31
+        p.lane_half[o] = p.lane_mask[o] >> 1;
+        if (o % 2 == 1) p.lane_multiplier_odd[o - 1] = qm.multiplier;
+    }
+    return p;
+}
+
+namespace detail::depthwise {
+
+// Per-thread buffers of one call, grown on demand and reused.
+struct scratch {
+    std::vector<std::int16_t, aligned_allocator<std::int16_t>> rows;  // ring_rows() pair rows, then one of zeros
+    std::vector<std::int32_t> spill;                                  // one output row of accumulators
+    std::vector<std::int8_t> zero_point_pixel;                        // C values equal to the input zero point
+    std::vector<std::int32_t> ring_tags;                              // input row held by each ring slot
+    std::vector<const std::int16_t*> tap_rows;                        // pair row of each filter row
+};
+
+inline scratch& thread_scratch() {
+    thread_local scratch s;
+    return s;
+}
+
+// Pair row of input row `row` (W x C values), portable: any depth multiplier.
+inline void convert_row_portable(const depthwise_int8_packed& p, const std::int8_t* row, std::int16_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), m_count = std::size_t(p.depth_multiplier);
+    const std::size_t padded = p.channels_padded;
+    const std::int32_t zp = p.input_zero_point;
+    for (std::size_t xi = 0; xi < p.pair_row_pixels; xi += p.pair_row_step) {
+        const std::int64_t x0 = std::int64_t(xi) - p.pad_left, x1 = x0 + p.dilation_width;
+        const bool in0 = x0 >= 0 && x0 < p.width, in1 = x1 >= 0 && x1 < p.width;
+        std::int16_t* d = dst + xi * padded * 2;
+        for (std::size_t c = 0; c < channels; ++c) {
+            const auto v0 = static_cast<std::int16_t>(in0 ? row[std::size_t(x0) * channels + c] - zp : 0);
+            const auto v1 = static_cast<std::int16_t>(in1 ? row[std::size_t(x1) * channels + c] - zp : 0);
+            for (std::size_t m = 0; m < m_count; ++m) {
+                d[(c * m_count + m) * 2] = v0;
+                d[(c * m_count + m) * 2 + 1] = v1;
+            }
+        }
+    }
+}
+
+// Drives one image: keeps the pair rows of the filter's rows alive in the
+// ring, and calls row_fn(tap_rows, oy) for each output row, where
+// tap_rows[ky] is the pair row of input row oy*sh - pad_top + ky*dh (or the
+// zero row).  ConvertFn(row pointer, dst) fills a pair row.
+template <class ConvertFn, class RowFn>
+void for_each_output_row(const depthwise_int8_packed& p, const std::int8_t* image, scratch& s, ConvertFn convert,
+                         RowFn row_fn) {
+    const std::size_t ring = p.ring_rows(), row_elems = p.pair_row_elements();
+    const std::size_t row_bytes = std::size_t(p.width) * std::size_t(p.channels);
+    const std::int16_t* zero_row = s.rows.data() + ring * row_elems;
+    std::fill(s.ring_tags.begin(), s.ring_tags.end(), -1);
+    for (std::int32_t oy = 0; oy < p.output_height; ++oy) {
+        const std::int32_t y0 = oy * p.stride_height - p.pad_top;
+        for (std::int32_t ky = 0; ky < p.kernel_height; ++ky) {
+            const std::int32_t y = y0 + ky * p.dilation_height;
+            if (y < 0 || y >= p.height) {
+                s.tap_rows[std::size_t(ky)] = zero_row;
+                continue;
+            }
+            const std::size_t slot = std::size_t(y) % ring;  // the rows of one output row never share a slot
+            std::int16_t* dst = s.rows.data() + slot * row_elems;
+            if (s.ring_tags[slot] != y) {
+                convert(image + std::size_t(y) * row_bytes, dst);
+                s.ring_tags[slot] = y;
+            }
+            s.tap_rows[std::size_t(ky)] = dst;
+        }
+        row_fn(s.tap_rows.data(), oy);
+    }
+}
+
+// Requantizes one output row of accumulators (spilled) into int8.
+template <class Policy>
+void requantize_row(const depthwise_int8_packed& p, const std::int32_t* acc, std::int8_t* out) {
+    const std::size_t n = std::size_t(p.output_width) * p.out_channels;
+    if (p.per_channel)
+        requantize_channels_n<std::int8_t, Policy>(acc, n, p.multipliers.data(), p.shifts.data(), p.out_channels,
+                                                   p.output, out);
+    else
+        requantize_n<std::int8_t, Policy>(acc, n, p.multiplier, p.output, out);
+}
+
+// The portable kernel for one output row, vectors of `Lanes` int32 lanes as
+// arrays: the same tiles, pixel groups and tails as the SIMD kernels.
+template <std::size_t Lanes>
+void row_portable(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, std::int32_t* acc_row) {
+    constexpr std::size_t group = 4;
+    const std::size_t padded = p.channels_padded, oc = p.out_channels, pairs = p.kernel_pairs;
+    const std::size_t kh = std::size_t(p.kernel_height), taps = p.taps_per_tile();
+    const std::size_t pixel = padded * 2, step = std::size_t(p.stride_width) * pixel;
+    const std::size_t pair_step = 2 * std::size_t(p.dilation_width) * pixel;
+    const std::size_t ow = std::size_t(p.output_width);
+    for (std::size_t ox0 = 0; ox0 < ow; ox0 += group) {
+        const std::size_t np = std::min(group, ow - ox0);
+        for (std::size_t t = 0; t < p.tiles(); ++t) {
+            const std::int16_t* w = p.weights.data() + t * taps * Lanes * 2;
+            std::uint32_t acc[group][Lanes];  // unsigned: int32 sums wrap like SIMD lanes, without UB
+            for (std::size_t q = 0; q < np; ++q)
+                for (std::size_t l = 0; l < Lanes; ++l) acc[q][l] = static_cast<std::uint32_t>(p.bias[t * Lanes + l]);
+            for (std::size_t ky = 0; ky < kh; ++ky) {
+                const std::int16_t* r = tap_rows[ky] + ox0 * step + t * Lanes * 2;
+                for (std::size_t j = 0; j < pairs; ++j) {
+                    const std::int16_t* wv = w + (ky * pairs + j) * Lanes * 2;
+                    for (std::size_t q = 0; q < np; ++q) {
+                        const std::int16_t* x = r + q * step + j * pair_step;
+                        for (std::size_t l = 0; l < Lanes; ++l)  // the VPMADDWD lane formula
+                            acc[q][l] += static_cast<std::uint32_t>(std::int32_t{x[2 * l]} * wv[2 * l] +
+                                                                    std::int32_t{x[2 * l + 1]} * wv[2 * l + 1]);
+                    }
+                }
+            }
+            const std::size_t count = std::min(Lanes, oc - t * Lanes);
+            for (std::size_t q = 0; q < np; ++q)
+                for (std::size_t l = 0; l < count; ++l)
+                    acc_row[(ox0 + q) * oc + t * Lanes + l] = static_cast<std::int32_t>(acc[q][l]);
+        }
+    }
+}
+
+}  // namespace detail::depthwise
+}  // namespace qtl::kernels
+
+// ---------------------------------------------------------------------------
+// AVX2 kernel.
+
+#if QTL_DEPTHWISE_INT8_AVX2
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+
+namespace qtl::kernels::depthwise_avx2 {
+
+// n pairs (a[i] - zp, b[i] - zp) at d[2i], d[2i + 1]: the bytes interleaved
+// first, then sign-extended, which keeps them in order (no lane crossing).
+inline void convert_pairs(const std::int8_t* a, const std::int8_t* b, std::size_t n, std::int16_t zp,
+                          std::int16_t* d) noexcept {
+    const __m256i zp16 = _mm256_set1_epi16(zp);
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+        const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+        const __m256i lo = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(va, vb)), zp16);
+        const __m256i hi = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_unpackhi_epi8(va, vb)), zp16);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i + 16), hi);
+    }
+    if (i + 8 <= n) {
+        const __m128i va = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i));
+        const __m128i vb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(va, vb)), zp16));
+        i += 8;
+    }
+    for (; i < n; ++i) {
+        d[2 * i] = static_cast<std::int16_t>(a[i] - zp);
+        d[2 * i + 1] = static_cast<std::int16_t>(b[i] - zp);
+    }
+}
+
+// Pair row for depth multiplier 1.  Border pixels (x or x + dw outside the
+// image) read the zero-point pixel, which converts to 0.  Interior pixels
+// go straight from the row, as one contiguous stream when every pair is read
+// and the channel count needs no padding.
+inline void convert_row_m1(const depthwise_int8_packed& p, const std::int8_t* row, const std::int8_t* zp_pixel,
+                           std::int16_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), padded = p.channels_padded;
+    const std::size_t step = p.pair_row_step, pixels = p.pair_row_pixels;
+    const std::size_t dw = std::size_t(p.dilation_width), pad = std::size_t(p.pad_left);
+    const std::int16_t zp = static_cast<std::int16_t>(p.input_zero_point);
+    // Both pixels inside for xi in [first, last), first a multiple of step.
+    const std::size_t first = std::min((pad + step - 1) / step * step, pixels);
+    const std::size_t last = std::clamp<std::size_t>(std::size_t(p.width) >= dw ? std::size_t(p.width) - dw + pad : 0,
+                                                     first, pixels);
+    const auto border_pixel = [&](std::size_t xi) {
+        const std::int64_t x0 = std::int64_t(xi) - p.pad_left, x1 = x0 + p.dilation_width;
+        const std::int8_t* a = x0 >= 0 && x0 < p.width ? row + std::size_t(x0) * channels : zp_pixel;
+        const std::int8_t* b = x1 >= 0 && x1 < p.width ? row + std::size_t(x1) * channels : zp_pixel;
+        convert_pairs(a, b, channels, zp, dst + xi * padded * 2);
+    };
+    std::size_t xi = 0;
+    for (; xi < first; xi += step) border_pixel(xi);
+    if (step == 1 && channels == padded) {
+        const std::int8_t* a = row + (first - pad) * channels;
+        convert_pairs(a, a + dw * channels, (last - first) * channels, zp, dst + first * padded * 2);
+        xi = last;
+    } else {
+        for (; xi < last; xi += step) {
+            const std::int8_t* a = row + (xi - pad) * channels;
+            convert_pairs(a, a + dw * channels, channels, zp, dst + xi * padded * 2);
+        }
+    }
+    for (; xi < pixels; xi += step) border_pixel(xi);
+}
+
+// Stores the first `count` (1..8) int32 lanes of v, already within int8, as bytes.
+QTL_DETAIL_DEPTHWISE_INLINE void store_int8_lanes(__m256i v, std::int8_t* out, std::size_t count) noexcept {
+    const __m256i words = _mm256_packs_epi32(v, v);          // per half: v0..3 v0..3 | v4..7 v4..7
+    const __m256i bytes = _mm256_packs_epi16(words, words);  // bytes 0..3 of each half: v0..3 | v4..7
+    const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+    if (count == 8) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), eight);
+    } else {
+        alignas(16) std::int8_t values[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(values), eight);
+        std::memcpy(out, values, count);
+    }
+}
+
+// The requantize stage on the 8 lanes of output channels [col, col + 8),
+// from the packing's per-lane constants; qtl::requantize<int8_t,
+// double_rounding> lane by lane for every multiplier but INT32_MIN:
+//
+//   x <<= left                                        (wrapping, as qtl's)
+//   h = floor((x * m + 2^30) / 2^31)                  SaturatingRoundingDoublingHighMul: that floor is
+//                                                     gemmlowp's nudge-and-truncate for both signs
+//   y = (h >> right) + ((h & mask) > half + (h < 0))  RoundingDivideByPOT
+//   out = min(max(y, act_min - zp), act_max - zp) + zp   (qtl's requantize_clamp: no int32 overflow)
+//
+// VPMULDQ multiplies the even lanes; the odd ones are shifted down first (their
+// multipliers are stored shifted down by the packing).
+// Bits 31..62 of the 64-bit sums are h: the low word of an even lane shifted
+// right by 31, the high word of an odd lane shifted left by 1.
+template <bool LeftShifts>
+class register_stage {
+public:
+    explicit register_stage(const depthwise_int8_packed& p) noexcept
+        : multiplier_(p.lane_multiplier.data()), multiplier_odd_(p.lane_multiplier_odd.data()), left_(p.lane_left.data()), right_(p.lane_right.data()),
+          mask_(p.lane_mask.data()), half_(p.lane_half.data()),
+          low_(_mm256_set1_epi32(p.output.activation_min - p.output.output_zero_point)),
+          high_(_mm256_set1_epi32(p.output.activation_max - p.output.output_zero_point)),
+          zero_point_(_mm256_set1_epi32(p.output.output_zero_point)),
+          zero_point16_(_mm256_set1_epi16(static_cast<std::int16_t>(p.output.output_zero_point))),
+          min8_(_mm256_set1_epi8(static_cast<std::int8_t>(p.output.activation_min))),
+          max8_(_mm256_set1_epi8(static_cast<std::int8_t>(p.output.activation_max))) {}
+
+    // The whole stage: int32 lanes already within the activation range.
+    QTL_DETAIL_DEPTHWISE_INLINE __m256i operator()(__m256i x, std::size_t col) const noexcept {
+        return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(scaled(x, col), low_), high_), zero_point_);
+    }
+
+    // Four vectors' worth of the stage ending in bytes: the zero point and
+    // clamp applied after narrowing, with saturation at each step, which
+    // gives the same bytes as clamping the exact int32 sum (a product beyond
+    // int16 saturates to a value whose sum with the zero point still lies
+    // beyond int8, so it clamps to the same bound).  Bytes per 128-bit half:
+    // a[0-3] b[0-3] c[0-3] d[0-3] | a[4-7] b[4-7] c[4-7] d[4-7].
+    QTL_DETAIL_DEPTHWISE_INLINE __m256i four_to_bytes(__m256i a, __m256i b, __m256i c, __m256i d,
+                                                      std::size_t col) const noexcept {
+        const __m256i ab = _mm256_adds_epi16(_mm256_packs_epi32(scaled(a, col), scaled(b, col)), zero_point16_);
+        const __m256i cd = _mm256_adds_epi16(_mm256_packs_epi32(scaled(c, col), scaled(d, col)), zero_point16_);
+        return _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), min8_), max8_);
+    }
+
+private:
+    // multiply_by_quantized_multiplier<double_rounding>, lane by lane.
+    QTL_DETAIL_DEPTHWISE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
+        if constexpr (LeftShifts) x = _mm256_sllv_epi32(x, load(left_ + col));
+        const __m256i m = load(multiplier_ + col);
+        const __m256i nudge = _mm256_set1_epi64x(std::int64_t{1} << 30);
+        const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
+        const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), load(multiplier_odd_ + col)), nudge);
+        const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+        const __m256i threshold = _mm256_sub_epi32(load(half_ + col), _mm256_srai_epi32(h, 31));
+        const __m256i remainder = _mm256_and_si256(h, load(mask_ + col));
+        return _mm256_sub_epi32(_mm256_srav_epi32(h, load(right_ + col)), _mm256_cmpgt_epi32(remainder, threshold));
+    }
+
+    static __m256i load(const std::int32_t* p) noexcept {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    }
+    const std::int32_t* multiplier_;
+    const std::int32_t* multiplier_odd_;
+    const std::int32_t* left_;
+    const std::int32_t* right_;
+    const std::int32_t* mask_;
+    const std::int32_t* half_;
+    __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
+};
+
+// requantize<int8_t, double_rounding> of acc[8 q + l], lane l of output
+// channels [col, col + 8), q < 4, through the kernel's register stage (for
+// tests): q = 0 through the one-vector form, all four through four_to_bytes.
+// Needs p.register_epilogue.
+inline void requantize_lanes(const depthwise_int8_packed& p, const std::int32_t* acc, std::size_t col,
+                             std::int8_t* one, std::int8_t* four) noexcept {
+    __m256i x[4];
+    for (int q = 0; q < 4; ++q) x[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q));
+    const auto run = [&](const auto& stage) {
+        store_int8_lanes(stage(x[0], col), one, 8);
+        alignas(32) std::int8_t bytes[32];  // a[0-3] b[0-3] c[0-3] d[0-3] | a[4-7] b[4-7] c[4-7] d[4-7]
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), stage.four_to_bytes(x[0], x[1], x[2], x[3], col));
+        for (int q = 0; q < 4; ++q)
+            for (int l = 0; l < 8; ++l) four[8 * q + l] = bytes[(l / 4) * 16 + q * 4 + l % 4];
+    };
+    if (p.left_shifts)
+        run(register_stage<true>(p));
+    else
+        run(register_stage<false>(p));
+}
+
+// Epilogues, given the Np accumulators of one vector of channels at Np
+// consecutive pixels.  register_epilogue requantizes and stores int8;
+// spill_epilogue stores the int32 accumulators in the row buffer.
+template <bool LeftShifts>
+struct register_epilogue {
+    register_stage<LeftShifts> stage;
+    std::int8_t* out_row;
+    std::size_t out_channels;
+
+    template <int Np>
+    QTL_DETAIL_DEPTHWISE_INLINE void store(const __m256i (&acc)[Np], std::size_t ox0, std::size_t col,
+                                           std::size_t count) const noexcept {
+        std::int8_t* out = out_row + ox0 * out_channels + col;
+        if constexpr (Np == 4) {
+            if (count == 8) {
+                // Four pixels' bytes in one register, dwords p0[0-3] p1[0-3] p2[0-3] p3[0-3] |
+                // p0[4-7] p1[4-7] p2[4-7] p3[4-7], put in pixel order.
+                const __m256i bytes =
+                    _mm256_permutevar8x32_epi32(stage.four_to_bytes(acc[0], acc[1], acc[2], acc[3], col),
+                                                _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                const __m128i p01 = _mm256_castsi256_si128(bytes), p23 = _mm256_extracti128_si256(bytes, 1);
+                const long long q1 = _mm_extract_epi64(p01, 1), q3 = _mm_extract_epi64(p23, 1);
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(out), p01);
+                std::memcpy(out + out_channels, &q1, 8);
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 2 * out_channels), p23);
+                std::memcpy(out + 3 * out_channels, &q3, 8);
+                return;
+            }
+        }
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) store_int8_lanes(stage(acc[q], col), out + std::size_t(q) * out_channels, count);
+    }
+};
+
+struct spill_epilogue {
+    std::int32_t* acc_row;
+    std::size_t out_channels;
+
+    template <int Np>
+    QTL_DETAIL_DEPTHWISE_INLINE void store(const __m256i (&acc)[Np], std::size_t ox0, std::size_t col,
+                                           std::size_t count) const noexcept {
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) {
+            std::int32_t* dst = acc_row + (ox0 + std::size_t(q)) * out_channels + col;
+            if (count == 8) {
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), acc[q]);
+            } else {
+                alignas(32) std::int32_t values[8];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(values), acc[q]);
+                std::memcpy(dst, values, count * sizeof(std::int32_t));
+            }
+        }
+    }
+};
+
+// Np (1..4) output pixels from ox0, every vector of channels.  Kh/Kp > 0: the
+// filter height and pairs per row known at compile time (3x3: 3, 2).
+template <int Kh, int Kp, int Np, class Epilogue>
+void pixel_group(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, std::size_t ox0,
+                 const Epilogue& epilogue) {
+    const std::size_t kh = Kh > 0 ? std::size_t(Kh) : std::size_t(p.kernel_height);
+    const std::size_t pairs = Kp > 0 ? std::size_t(Kp) : p.kernel_pairs;
+    const std::size_t pixel = p.channels_padded * 2, step = std::size_t(p.stride_width) * pixel;
+    const std::size_t pair_step = 2 * std::size_t(p.dilation_width) * pixel;
+    const std::size_t tiles = p.channels_padded / 8, oc = p.out_channels, tile_weights = kh * pairs * 16;
+    for (std::size_t t = 0; t < tiles; ++t) {
+        const std::int16_t* w = p.weights.data() + t * tile_weights;
+        const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias.data() + t * 8));
+        __m256i acc[Np];
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) acc[q] = bias;
+#pragma GCC unroll 8
+        for (std::size_t ky = 0; ky < kh; ++ky) {
+            const std::int16_t* r = tap_rows[ky] + ox0 * step + t * 16;
+#pragma GCC unroll 8
+            for (std::size_t j = 0; j < pairs; ++j) {
+                const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + (ky * pairs + j) * 16));
+                const std::int16_t* x = r + j * pair_step;
+#pragma GCC unroll 4
+                for (int q = 0; q < Np; ++q) {
+                    acc[q] = _mm256_add_epi32(
+                        acc[q], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + q * step)), wv));
+                    // Keeps the sums in this order: reassociated, they need more registers than there are.
+                    __asm__("" : "+x"(acc[q]));
+                }
+            }
+        }
+        epilogue.template store<Np>(acc, ox0, t * 8, std::min<std::size_t>(8, oc - t * 8));
+    }
+}
+
+template <int Kh, int Kp, class Epilogue>
+void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, const Epilogue& epilogue) {
+    const std::size_t ow = std::size_t(p.output_width);
+    std::size_t ox = 0;
+    for (; ox + 4 <= ow; ox += 4) pixel_group<Kh, Kp, 4>(p, tap_rows, ox, epilogue);
+    switch (ow - ox) {
+        case 3: pixel_group<Kh, Kp, 3>(p, tap_rows, ox, epilogue); break;
+        case 2: pixel_group<Kh, Kp, 2>(p, tap_rows, ox, epilogue); break;
+        case 1: pixel_group<Kh, Kp, 1>(p, tap_rows, ox, epilogue); break;
+        default: break;
+    }
+}
+
+template <class Epilogue>
+void output_row_any(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, const Epilogue& epilogue) {
+    if (p.kernel_height == 3 && p.kernel_pairs == 2) return output_row<3, 2>(p, tap_rows, epilogue);
+    if (p.kernel_height == 5 && p.kernel_pairs == 3) return output_row<5, 3>(p, tap_rows, epilogue);
+    output_row<0, 0>(p, tap_rows, epilogue);
+}
+
+template <class Policy>
+void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
+         detail::depthwise::scratch& s) {
+    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
+    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
+    const std::size_t out_image = std::size_t(p.output_height) * out_row;
+    const auto convert = [&](const std::int8_t* row, std::int16_t* dst) {
+        if (p.depth_multiplier == 1)
+            convert_row_m1(p, row, s.zero_point_pixel.data(), dst);
+        else
+            detail::depthwise::convert_row_portable(p, row, dst);
+    };
+    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.register_epilogue;
+    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+        std::int8_t* out = output + n * out_image;
+        detail::depthwise::for_each_output_row(
+            p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
+                std::int8_t* dst = out + std::size_t(oy) * out_row;
+                if (in_registers && p.left_shifts) {
+                    output_row_any(p, rows, register_epilogue<true>{register_stage<true>(p), dst, p.out_channels});
+                } else if (in_registers) {
+                    output_row_any(p, rows, register_epilogue<false>{register_stage<false>(p), dst, p.out_channels});
+                } else {
+                    output_row_any(p, rows, spill_epilogue{s.spill.data(), p.out_channels});
+                    detail::depthwise::requantize_row<Policy>(p, s.spill.data(), dst);
+                }
+            });
+    }
+}
+
+}  // namespace qtl::kernels::depthwise_avx2
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // QTL_DEPTHWISE_INT8_AVX2
+
+// ---------------------------------------------------------------------------
+// AVX-512BW kernel: the AVX2 kernel's loops on zmm (16 channels per vector).
+// Its epilogue runs the AVX2 register stage on each 256-bit half.
+
+#if QTL_DEPTHWISE_INT8_AVX512BW
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw")
+// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
+// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace qtl::kernels::depthwise_avx512bw {
+
+template <bool LeftShifts>
+struct register_epilogue {
+    depthwise_avx2::register_stage<LeftShifts> stage;
+    std::int8_t* out_row;
+    std::size_t out_channels;
+
+    template <int Np>
+    QTL_DETAIL_DEPTHWISE_INLINE void store(const __m512i (&acc)[Np], std::size_t ox0, std::size_t col,
+                                           std::size_t count) const noexcept {
+        const auto mask = static_cast<__mmask16>((1u << count) - 1);
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) {
+            const __m256i lo = stage(_mm512_castsi512_si256(acc[q]), col);
+            const __m256i hi = stage(_mm512_extracti64x4_epi64(acc[q], 1), col + 8);
+            // Within int8: the truncating narrow is exact.
+            _mm512_mask_cvtepi32_storeu_epi8(out_row + (ox0 + std::size_t(q)) * out_channels + col, mask,
+                                             _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+        }
+    }
+};
+
+struct spill_epilogue {
+    std::int32_t* acc_row;
+    std::size_t out_channels;
+
+    template <int Np>
+    QTL_DETAIL_DEPTHWISE_INLINE void store(const __m512i (&acc)[Np], std::size_t ox0, std::size_t col,
+                                           std::size_t count) const noexcept {
+        const auto mask = static_cast<__mmask16>((1u << count) - 1);
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q)
+            _mm512_mask_storeu_epi32(acc_row + (ox0 + std::size_t(q)) * out_channels + col, mask, acc[q]);
+    }
+};
+
+template <int Kh, int Kp, int Np, class Epilogue>
+void pixel_group(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, std::size_t ox0,
+                 const Epilogue& epilogue) {
+    const std::size_t kh = Kh > 0 ? std::size_t(Kh) : std::size_t(p.kernel_height);
+    const std::size_t pairs = Kp > 0 ? std::size_t(Kp) : p.kernel_pairs;
+    const std::size_t pixel = p.channels_padded * 2, step = std::size_t(p.stride_width) * pixel;
+    const std::size_t pair_step = 2 * std::size_t(p.dilation_width) * pixel;
+    const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels, tile_weights = kh * pairs * 32;
+    for (std::size_t t = 0; t < tiles; ++t) {
+        const std::int16_t* w = p.weights.data() + t * tile_weights;
+        const __m512i bias = _mm512_loadu_si512(p.bias.data() + t * 16);
+        __m512i acc[Np];
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) acc[q] = bias;
+#pragma GCC unroll 8
+        for (std::size_t ky = 0; ky < kh; ++ky) {
+            const std::int16_t* r = tap_rows[ky] + ox0 * step + t * 32;
+#pragma GCC unroll 8
+            for (std::size_t j = 0; j < pairs; ++j) {
+                const __m512i wv = _mm512_load_si512(w + (ky * pairs + j) * 32);
+                const std::int16_t* x = r + j * pair_step;
+#pragma GCC unroll 4
+                for (int q = 0; q < Np; ++q)
+                    acc[q] = _mm512_add_epi32(acc[q], _mm512_madd_epi16(_mm512_loadu_si512(x + q * step), wv));
+            }
+        }
+        epilogue.template store<Np>(acc, ox0, t * 16, std::min<std::size_t>(16, oc - t * 16));
+    }
+}
+
+template <int Kh, int Kp, class Epilogue>
+void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, const Epilogue& epilogue) {
+    const std::size_t ow = std::size_t(p.output_width);
+    std::size_t ox = 0;
+    for (; ox + 4 <= ow; ox += 4) pixel_group<Kh, Kp, 4>(p, tap_rows, ox, epilogue);
+    switch (ow - ox) {
+        case 3: pixel_group<Kh, Kp, 3>(p, tap_rows, ox, epilogue); break;
+        case 2: pixel_group<Kh, Kp, 2>(p, tap_rows, ox, epilogue); break;
+        case 1: pixel_group<Kh, Kp, 1>(p, tap_rows, ox, epilogue); break;
+        default: break;
+    }
+}
+
+template <class Epilogue>
+void output_row_any(const depthwise_int8_packed& p, const std::int16_t* const* tap_rows, const Epilogue& epilogue) {
+    if (p.kernel_height == 3 && p.kernel_pairs == 2) return output_row<3, 2>(p, tap_rows, epilogue);
+    if (p.kernel_height == 5 && p.kernel_pairs == 3) return output_row<5, 3>(p, tap_rows, epilogue);
+    output_row<0, 0>(p, tap_rows, epilogue);
+}
+
+template <class Policy>
+void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
+         detail::depthwise::scratch& s) {
+    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
+    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
+    const std::size_t out_image = std::size_t(p.output_height) * out_row;
+    const auto convert = [&](const std::int8_t* row, std::int16_t* dst) {
+        if (p.depth_multiplier == 1)
+            depthwise_avx2::convert_row_m1(p, row, s.zero_point_pixel.data(), dst);
+        else
+            detail::depthwise::convert_row_portable(p, row, dst);
+    };
+    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.register_epilogue;
+    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+        std::int8_t* out = output + n * out_image;
+        detail::depthwise::for_each_output_row(
+            p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
+                std::int8_t* dst = out + std::size_t(oy) * out_row;
+                if (in_registers && p.left_shifts) {
+                    output_row_any(p, rows,
+                                   register_epilogue<true>{depthwise_avx2::register_stage<true>(p), dst, p.out_channels});
+                } else if (in_registers) {
+                    output_row_any(p, rows,
+                                   register_epilogue<false>{depthwise_avx2::register_stage<false>(p), dst, p.out_channels});
+                } else {
+                    output_row_any(p, rows, spill_epilogue{s.spill.data(), p.out_channels});
+                    detail::depthwise::requantize_row<Policy>(p, s.spill.data(), dst);
+                }
+            });
+    }
+}
+
+}  // namespace qtl::kernels::depthwise_avx512bw
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+#endif  // QTL_DEPTHWISE_INT8_AVX512BW
+
+// ---------------------------------------------------------------------------
+// Dispatch.
+
+namespace qtl::kernels {
+
+// The kernel is in this build.
+constexpr bool depthwise_int8_isa_compiled(depthwise_int8_isa isa) noexcept {
+    switch (isa) {
+        case depthwise_int8_isa::scalar: return true;
+        case depthwise_int8_isa::avx2: return QTL_DEPTHWISE_INT8_AVX2 != 0;
+        case depthwise_int8_isa::avx512bw: return QTL_DEPTHWISE_INT8_AVX512BW != 0;
+    }
+    return false;
+}
+
+// The kernel is in this build and this CPU (and OS) runs it.
+inline bool depthwise_int8_isa_supported(depthwise_int8_isa isa) noexcept {
+    const cpu_features& f = host_cpu_features();
+    if (!depthwise_int8_isa_compiled(isa)) return false;
+    switch (isa) {
+        case depthwise_int8_isa::scalar: return true;
+        case depthwise_int8_isa::avx2: return f.avx2;
+        case depthwise_int8_isa::avx512bw: return f.avx2 && f.avx512f && f.avx512bw;
+    }
+    return false;
+}
+
+inline depthwise_int8_isa best_depthwise_int8_isa() noexcept {
+    for (depthwise_int8_isa isa : {depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx2})
+        if (depthwise_int8_isa_supported(isa)) return isa;
+    return depthwise_int8_isa::scalar;
+}
+
+// Packs for the best kernel this machine runs.
+inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& spec) {
+    return pack_depthwise_int8(spec, best_depthwise_int8_isa());
+}
+
+namespace detail::depthwise {
+
+// Sizes the calling thread's buffers for `p`.  The zero row is cleared, and
+// when channels are padded the whole ring (the conversions never write the
+// padding lanes, so they stay 0; every other element is written before use).
+inline scratch& prepare_scratch(const depthwise_int8_packed& p) {
+    scratch& s = thread_scratch();
+    const std::size_t row_elems = p.pair_row_elements(), ring = p.ring_rows();
+    s.rows.resize((ring + 1) * row_elems);
+    const bool padded = p.channels_padded != p.out_channels;
+    std::fill(s.rows.begin() + std::ptrdiff_t(padded ? 0 : ring * row_elems), s.rows.end(), std::int16_t{0});
+    s.spill.resize(std::size_t(p.output_width) * p.out_channels);
+    s.zero_point_pixel.assign(std::size_t(p.channels), static_cast<std::int8_t>(p.input_zero_point));
+    s.ring_tags.assign(ring, -1);
+    s.tap_rows.assign(std::size_t(p.kernel_height), nullptr);
+    return s;
+}
+
+template <class Policy>
+void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output, scratch& s) {
+    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
+    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
+    const std::size_t out_image = std::size_t(p.output_height) * out_row;
+    const auto convert = [&](const std::int8_t* row, std::int16_t* dst) { convert_row_portable(p, row, dst); };
+    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+        std::int8_t* out = output + n * out_image;
+        for_each_output_row(p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
+            if (p.lanes == 16)
+                row_portable<16>(p, rows, s.spill.data());
+            else
+                row_portable<8>(p, rows, s.spill.data());
+            requantize_row<Policy>(p, s.spill.data(), out + std::size_t(oy) * out_row);
+        });
+    }
+}
+
+inline void check_call(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output) {
+    check(p.out_channels > 0 && !p.weights.empty(), "depthwise_int8",
+          "the packed weights are empty (pack_depthwise_int8 first)");
+    check(input != nullptr && output != nullptr, "depthwise_int8", "input and output pointers must not be null");
+    check(p.lanes == depthwise_int8_lanes(p.isa) && p.channels_padded % p.lanes == 0, "depthwise_int8",
+          "the packing is inconsistent with its isa (", to_string(p.isa), ")");
+}
+
+}  // namespace detail::depthwise
+
+// output[N][OH][OW][C*M] from input[N][H][W][C], with p's kernel.  Throws
+// qtl::error when that kernel cannot run on this CPU.  The multipliers must
+// come from quantize_multiplier<Policy>.
+template <rounding_policy Policy = double_rounding>
+void depthwise_int8(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output) {
+    check(depthwise_int8_isa_supported(p.isa), "depthwise_int8", "the weights are packed for the ", to_string(p.isa),
+          " kernel, which this ", depthwise_int8_isa_compiled(p.isa) ? "CPU cannot run" : "build does not contain",
+          " (pack for best_depthwise_int8_isa())");
+    detail::depthwise::check_call(p, input, output);
+    detail::depthwise::scratch& s = detail::depthwise::prepare_scratch(p);
+    switch (p.isa) {
+#if QTL_DEPTHWISE_INT8_AVX512BW
+        case depthwise_int8_isa::avx512bw: return depthwise_avx512bw::run<Policy>(p, input, output, s);
+#endif
+#if QTL_DEPTHWISE_INT8_AVX2
+        case depthwise_int8_isa::avx2: return depthwise_avx2::run<Policy>(p, input, output, s);
+#endif
+        default: return detail::depthwise::run_portable<Policy>(p, input, output, s);
+    }
+}
+
+// The portable code replaying p's kernel (its vector width, channel tiles,
+// pixel groups and tails, and the array requantize stage) on any machine:
+// what tests use to check a kernel's layout where its instructions are missing.
+template <rounding_policy Policy = double_rounding>
+void depthwise_int8_emulated(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output) {
+    detail::depthwise::check_call(p, input, output);
+    detail::depthwise::scratch& s = detail::depthwise::prepare_scratch(p);
+    detail::depthwise::run_portable<Policy>(p, input, output, s);
+}
+
+}  // namespace qtl::kernels

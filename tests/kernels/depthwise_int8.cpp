@@ -1,0 +1,499 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/kernels/depthwise_int8.hpp"
+#include "qtl/ops/depthwise_conv_2d.hpp"
+#include "qtl/ops/reference/depthwise_conv_2d.hpp"
+
+// kernels/depthwise_int8: every kernel this CPU runs, and the portable replay
+// of every kernel's layout (AVX-512BW included), equal a plain loop written
+// here (TFLite's reference DepthwiseConvPerChannel: skipped padded taps,
+// int32 sums wrapping, qtl::requantize) byte for byte, on random data over
+// channel counts that hit the vector tails, depth multipliers, filter sizes,
+// strides, dilations, SAME/VALID padding, zero points, per-tensor and
+// per-channel multipliers and clamps; single rounding and the saturating
+// INT32_MIN multiplier (the row requantize stage); the AVX2 in-register
+// requantize stage against qtl::requantize on edge accumulators for every
+// shift.  Then the DEPTHWISE_CONV_2D op routed to the kernel against the op's
+// reference, and the error paths.
+
+namespace {
+
+using qtl::kernels::depthwise_int8_isa;
+using qtl::kernels::depthwise_int8_spec;
+
+struct dw_case {
+    int batches = 1, height = 7, width = 9, channels = 8, multiplier = 1;
+    int kh = 3, kw = 3, sh = 1, sw = 1, dh = 1, dw = 1;
+    bool same = true;
+    int in_zp = 0, out_zp = 0;
+    bool per_channel = true;
+    int act_min = -128, act_max = 127;
+    bool extreme_bias = false;  // biases near the int32 limits: the sums wrap
+    bool single_rounding = false;  // multipliers from quantize_multiplier<single_rounding>
+    bool saturating_multiplier = false;  // one multiplier is INT32_MIN (the product that saturates)
+    unsigned seed = 1;
+};
+
+std::string describe(const dw_case& c) {
+    return "N" + std::to_string(c.batches) + " " + std::to_string(c.height) + "x" + std::to_string(c.width) + "x" +
+           std::to_string(c.channels) + " M" + std::to_string(c.multiplier) + " k" + std::to_string(c.kh) + "x" +
+           std::to_string(c.kw) + " s" + std::to_string(c.sh) + "," + std::to_string(c.sw) + " d" +
+           std::to_string(c.dh) + "," + std::to_string(c.dw) + (c.same ? " SAME" : " VALID") + " zp " +
+           std::to_string(c.in_zp) + "/" + std::to_string(c.out_zp) + (c.per_channel ? " per-channel" : " per-tensor") +
+           " clamp [" + std::to_string(c.act_min) + "," + std::to_string(c.act_max) + "]" +
+           (c.extreme_bias ? " extreme bias" : "");
+}
+
+// TFLite's output size and leading padding for one axis (its ComputePaddingHeightWidth).
+void axis_geometry(int in, int k, int s, int d, bool same, int& out, int& pad) {
+    const int dilated = (k - 1) * d + 1;
+    out = same ? (in + s - 1) / s : (in - dilated + s) / s;
+    const int total = std::max((out - 1) * s + dilated - in, 0);
+    pad = same ? total / 2 : 0;
+}
+
+struct dw_problem {
+    depthwise_int8_spec spec;
+    std::vector<std::int8_t> input, weights;
+    std::vector<std::int32_t> bias;
+    std::vector<qtl::quantized_multiplier> multipliers;
+    std::size_t output_size = 0;
+};
+
+dw_problem make_problem(const dw_case& c) {
+    dw_problem p;
+    std::mt19937 rng(c.seed);
+    auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    const int oc = c.channels * c.multiplier;
+    int oh = 0, ow = 0, pad_top = 0, pad_left = 0;
+    axis_geometry(c.height, c.kh, c.sh, c.dh, c.same, oh, pad_top);
+    axis_geometry(c.width, c.kw, c.sw, c.dw, c.same, ow, pad_left);
+    REQUIRE(oh >= 1);
+    REQUIRE(ow >= 1);
+    p.input.resize(std::size_t(c.batches) * c.height * c.width * c.channels);
+    for (auto& v : p.input) v = static_cast<std::int8_t>(uniform(-128, 127));
+    p.weights.resize(std::size_t(c.kh) * c.kw * oc);
+    for (auto& v : p.weights) v = static_cast<std::int8_t>(uniform(-127, 127));
+    p.weights[0] = -128;  // legal for the kernel even if TFLite's quantizer never makes it
+    p.bias.resize(std::size_t(oc));
+    for (auto& v : p.bias)
+        v = c.extreme_bias ? (uniform(0, 1) ? std::numeric_limits<std::int32_t>::max() - uniform(0, 5000)
+                                            : std::numeric_limits<std::int32_t>::min() + uniform(0, 5000))
+                           : uniform(-20000, 20000);
+    // Multipliers in [2^30, 2^31) as quantize_multiplier makes them; shifts mostly right, some left.
+    const int count = c.per_channel ? oc : 1;
+    for (int i = 0; i < count; ++i) {
+        if (c.single_rounding) {
+            const double real = std::uniform_real_distribution<double>(1e-4, 1.5)(rng);
+            p.multipliers.push_back(qtl::quantize_multiplier<qtl::single_rounding>(real));
+        } else {
+            p.multipliers.push_back({uniform(1 << 30, std::numeric_limits<std::int32_t>::max()), uniform(-14, 1)});
+        }
+    }
+    if (c.saturating_multiplier) p.multipliers[0] = {std::numeric_limits<std::int32_t>::min(), -2};
+
+    depthwise_int8_spec& s = p.spec;
+    s.batches = c.batches;
+    s.height = c.height;
+    s.width = c.width;
+    s.channels = c.channels;
+    s.depth_multiplier = c.multiplier;
+    s.kernel_height = c.kh;
+    s.kernel_width = c.kw;
+    s.stride_height = c.sh;
+    s.stride_width = c.sw;
+    s.dilation_height = c.dh;
+    s.dilation_width = c.dw;
+    s.pad_top = pad_top;
+    s.pad_left = pad_left;
+    s.output_height = oh;
+    s.output_width = ow;
+    s.weights = p.weights;
+    s.bias = p.bias;
+    s.input_zero_point = c.in_zp;
+    s.multipliers = p.multipliers;
+    s.output = {c.out_zp, c.act_min, c.act_max};
+    p.output_size = std::size_t(c.batches) * oh * ow * oc;
+    return p;
+}
+
+// The oracle: TFLite's reference loops, one output element at a time.
+template <class Policy>
+std::vector<std::int8_t> naive(const dw_problem& p) {
+    const depthwise_int8_spec& s = p.spec;
+    const int oc = s.channels * s.depth_multiplier;
+    std::vector<std::int8_t> out(p.output_size);
+    for (int n = 0; n < s.batches; ++n)
+        for (int oy = 0; oy < s.output_height; ++oy)
+            for (int ox = 0; ox < s.output_width; ++ox)
+                for (int c = 0; c < s.channels; ++c)
+                    for (int m = 0; m < s.depth_multiplier; ++m) {
+                        const int o = c * s.depth_multiplier + m;
+                        std::uint32_t acc = 0;  // int32 arithmetic modulo 2^32
+                        for (int ky = 0; ky < s.kernel_height; ++ky)
+                            for (int kx = 0; kx < s.kernel_width; ++kx) {
+                                const int y = oy * s.stride_height - s.pad_top + ky * s.dilation_height;
+                                const int x = ox * s.stride_width - s.pad_left + kx * s.dilation_width;
+                                if (y < 0 || y >= s.height || x < 0 || x >= s.width) continue;
+                                const int v = p.input[((std::size_t(n) * s.height + y) * s.width + x) * s.channels + c];
+                                const int w = p.weights[(std::size_t(ky) * s.kernel_width + kx) * oc + o];
+                                acc += static_cast<std::uint32_t>(w * (v - s.input_zero_point));
+                            }
+                        acc += static_cast<std::uint32_t>(p.bias[std::size_t(o)]);
+                        const auto qm = p.multipliers[p.multipliers.size() == 1 ? 0 : std::size_t(o)];
+                        out[((std::size_t(n) * s.output_height + oy) * s.output_width + ox) * oc + o] =
+                            qtl::requantize<std::int8_t, Policy>(static_cast<std::int32_t>(acc), qm, s.output);
+                    }
+    return out;
+}
+
+// Every kernel this machine runs, and every kernel's portable replay.
+template <class Policy = qtl::double_rounding>
+void check_all_kernels(const dw_case& c) {
+    CAPTURE(describe(c));
+    const dw_problem p = make_problem(c);
+    const std::vector<std::int8_t> expected = naive<Policy>(p);
+    for (depthwise_int8_isa isa : qtl::kernels::all_depthwise_int8_isas) {
+        CAPTURE(qtl::kernels::to_string(isa));
+        const auto packed = qtl::kernels::pack_depthwise_int8(p.spec, isa);
+        std::vector<std::int8_t> out(p.output_size, 0x55);
+        qtl::kernels::depthwise_int8_emulated<Policy>(packed, p.input.data(), out.data());
+        CHECK(out == expected);
+        if (qtl::kernels::depthwise_int8_isa_supported(isa)) {
+            std::fill(out.begin(), out.end(), std::int8_t{0x55});
+            qtl::kernels::depthwise_int8<Policy>(packed, p.input.data(), out.data());
+            CHECK(out == expected);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("depthwise_int8: the packing's geometry") {
+    dw_case c;
+    c.channels = 17;
+    c.multiplier = 2;
+    c.kw = 5;
+    c.sw = 2;
+    c.dw = 2;
+    const dw_problem p = make_problem(c);
+    const auto avx2 = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx2);
+    const auto avx512 = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512bw);
+    CHECK(avx2.lanes == 8);
+    CHECK(avx512.lanes == 16);
+    CHECK(avx2.out_channels == 34);
+    CHECK(avx2.channels_padded == 40);    // 34 rounded up to 8
+    CHECK(avx512.channels_padded == 48);  // and to 16
+    CHECK(avx2.kernel_pairs == 3);        // kx pairs (0,1) (2,3) (4,-)
+    // SAME 9 wide, stride 2, dilated width 9: out 5; pairs start at ox*2 + 2j*2 for j < 3, so xi < 4*2 + 8 + 1.
+    CHECK(avx2.output_width == 5);
+    CHECK(avx2.pair_row_pixels == 17);
+    CHECK(avx2.ring_rows() == 3);
+    // Weight (ky 1, kx 3) of output channel 9: tile 1, lane 1, pair 1, second of the pair.
+    const std::size_t at = (((1 * 3 + 1) * 3 + 1) * 8 + 1) * 2 + 1;
+    CHECK(avx2.weights[at] == p.weights[(1 * 5 + 3) * 34 + 9]);
+    // kx 5 does not exist: the second weight of pair 2 is zero.
+    CHECK(avx2.weights[(((0 * 3 + 0) * 3 + 2) * 8 + 0) * 2 + 1] == 0);
+}
+
+TEST_CASE("depthwise_int8: 3x3 stride 1 SAME, channel counts across the vector tails") {
+    for (int channels : {1, 3, 8, 17, 32, 33, 69}) {
+        dw_case c;
+        c.channels = channels;
+        c.in_zp = -7;
+        c.out_zp = 5;
+        c.seed = unsigned(channels);
+        check_all_kernels(c);
+    }
+}
+
+TEST_CASE("depthwise_int8: 3x3 stride 1 and 2, SAME and VALID, per-tensor and per-channel") {
+    unsigned seed = 100;
+    for (int stride : {1, 2})
+        for (bool same : {true, false})
+            for (bool per_channel : {true, false}) {
+                dw_case c;
+                c.height = 11;
+                c.width = 13;
+                c.channels = 24;
+                c.sh = c.sw = stride;
+                c.same = same;
+                c.per_channel = per_channel;
+                c.in_zp = 17;
+                c.out_zp = -3;
+                c.seed = ++seed;
+                check_all_kernels(c);
+            }
+}
+
+TEST_CASE("depthwise_int8: depth multipliers 2 and 3") {
+    for (int multiplier : {2, 3})
+        for (int channels : {1, 5, 8, 11}) {
+            dw_case c;
+            c.channels = channels;
+            c.multiplier = multiplier;
+            c.in_zp = 100;
+            c.out_zp = -100;
+            c.sh = 2;
+            c.seed = unsigned(multiplier * 100 + channels);
+            check_all_kernels(c);
+        }
+}
+
+TEST_CASE("depthwise_int8: 5x5, dilation 2, other filter shapes, uneven strides") {
+    dw_case c;
+    c.kh = c.kw = 5;
+    c.channels = 33;
+    c.in_zp = -128;
+    c.out_zp = 127;
+    c.seed = 7;
+    check_all_kernels(c);  // 5x5 SAME on 7x9
+
+    c = dw_case{};
+    c.height = 12;
+    c.width = 10;
+    c.channels = 19;
+    c.dh = c.dw = 2;
+    c.in_zp = 127;
+    c.seed = 8;
+    check_all_kernels(c);  // 3x3 dilation 2 SAME
+
+    c.same = false;
+    c.seed = 9;
+    check_all_kernels(c);  // ... VALID
+
+    // Odd shapes: 1x1, 2x2 (even width: no unpaired tap), 1x3, 3x1, 4x7; strides 3 and mixed.
+    const int shapes[][6] = {{1, 1, 1, 1, 1, 1}, {2, 2, 1, 1, 1, 1}, {1, 3, 1, 2, 1, 1}, {3, 1, 2, 1, 1, 1},
+                             {4, 7, 1, 1, 1, 1}, {3, 3, 3, 3, 1, 1}, {3, 3, 1, 2, 2, 1}, {3, 5, 2, 1, 1, 2}};
+    unsigned seed = 200;
+    for (const auto& s : shapes)
+        for (bool same : {true, false}) {
+            dw_case d;
+            d.height = 9;
+            d.width = 11;
+            d.channels = 13;
+            d.kh = s[0];
+            d.kw = s[1];
+            d.sh = s[2];
+            d.sw = s[3];
+            d.dh = s[4];
+            d.dw = s[5];
+            d.same = same;
+            d.in_zp = -20;
+            d.out_zp = 9;
+            d.seed = ++seed;
+            check_all_kernels(d);
+        }
+}
+
+TEST_CASE("depthwise_int8: batch 2, clamps, one-pixel and filter-wider-than-image inputs") {
+    dw_case c;
+    c.batches = 2;
+    c.height = 5;
+    c.width = 6;
+    c.channels = 20;
+    c.in_zp = 3;
+    c.out_zp = -128;
+    c.act_min = -128;
+    c.act_max = -80;  // a RELU6-like range: zero point -128, 6.0 at -80
+    c.seed = 11;
+    check_all_kernels(c);
+
+    c.per_channel = false;
+    c.act_min = -10;
+    c.act_max = 10;
+    c.out_zp = 0;
+    c.seed = 12;
+    check_all_kernels(c);
+
+    dw_case one;
+    one.height = one.width = 1;
+    one.channels = 9;
+    one.seed = 13;
+    check_all_kernels(one);  // 3x3 SAME on one pixel: only the centre tap is inside
+
+    dw_case narrow;
+    narrow.height = 2;
+    narrow.width = 3;
+    narrow.kh = narrow.kw = 5;
+    narrow.channels = 16;
+    narrow.sw = 2;
+    narrow.seed = 14;
+    check_all_kernels(narrow);  // every output pixel is a border pixel
+}
+
+TEST_CASE("depthwise_int8: int32 sums wrap like the reference's") {
+    dw_case c;
+    c.channels = 12;
+    c.extreme_bias = true;
+    c.in_zp = -128;  // x - zp up to 255: sums reach far past the bias
+    c.seed = 15;
+    check_all_kernels(c);
+}
+
+TEST_CASE("depthwise_int8: single rounding, and the saturating INT32_MIN multiplier, through the row stage") {
+    dw_case c;
+    c.channels = 21;
+    c.in_zp = 9;
+    c.out_zp = -4;
+    c.single_rounding = true;
+    c.seed = 16;
+    check_all_kernels<qtl::single_rounding>(c);
+    c.per_channel = false;
+    c.seed = 17;
+    check_all_kernels<qtl::single_rounding>(c);
+
+    dw_case sat;
+    sat.channels = 10;
+    sat.in_zp = -128;
+    sat.saturating_multiplier = true;
+    sat.seed = 18;
+    const dw_problem p = make_problem(sat);
+    CHECK_FALSE(qtl::kernels::pack_depthwise_int8(p.spec).register_epilogue);
+    check_all_kernels(sat);
+}
+
+#if QTL_DEPTHWISE_INT8_AVX2
+TEST_CASE("depthwise_int8: the AVX2 register requantize stage (one vector and four narrowed together) equals qtl::requantize on edge values") {
+    if (!qtl::kernels::depthwise_int8_isa_supported(depthwise_int8_isa::avx2)) return;
+    constexpr std::int32_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+    std::mt19937 rng(31);
+    std::vector<std::int32_t> values{lo, lo + 1, lo + 2, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -65537, -65536,
+                                     -32769, -256, -255, -129, -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256,
+                                     32767, 65535, 65536, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, hi - 2, hi - 1, hi};
+    for (int i = 0; i < 160; ++i) values.push_back(static_cast<std::int32_t>(rng()));
+    for (int i = 0; i < 40; ++i) values.push_back(std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng));
+    while (values.size() % 8 != 0) values.push_back(0);
+    const std::int32_t multipliers[8] = {1 << 30, (1 << 30) + 1, hi, hi - 1, 1518500250, 1276901417, 1732546160, 0};
+    const std::int8_t weights[8] = {};
+    for (const qtl::requantize_params out : {qtl::requantize_params{0, -128, 127}, qtl::requantize_params{-5, -20, 30},
+                                             qtl::requantize_params{127, 127, 127}, qtl::requantize_params{-128, -128, -100}})
+        for (int shift = -31; shift <= 30; ++shift) {
+            CAPTURE(shift);
+            CAPTURE(out.output_zero_point);
+            std::vector<qtl::quantized_multiplier> qms;
+            for (int l = 0; l < 8; ++l) qms.push_back({multipliers[l], l == 7 ? 0 : shift});  // lane 7: m 0, shift 0
+            depthwise_int8_spec s;
+            s.height = s.width = 1;
+            s.channels = 8;
+            s.kernel_height = s.kernel_width = 1;
+            s.output_height = s.output_width = 1;
+            s.weights = weights;
+            s.multipliers = qms;
+            s.output = out;
+            const auto packed = qtl::kernels::pack_depthwise_int8(s, depthwise_int8_isa::avx2);
+            REQUIRE(packed.register_epilogue);
+            CHECK(packed.left_shifts == (shift > 0));
+            std::size_t checked = 0, wrong = 0;
+            std::string first_wrong;
+            for (std::size_t i = 0; i < values.size(); i += 8)
+                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
+                    std::int32_t acc[32];
+                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
+                    std::int8_t one[8], four[32];
+                    qtl::kernels::depthwise_avx2::requantize_lanes(packed, acc, 0, one, four);
+                    for (std::size_t j = 0; j < 32; ++j) {
+                        const std::int8_t expected = qtl::requantize<std::int8_t>(acc[j], qms[j % 8], out);
+                        const bool ok = four[j] == expected && (j >= 8 || one[j] == expected);
+                        ++checked;
+                        if (!ok && wrong++ == 0)
+                            first_wrong = "acc " + std::to_string(acc[j]) + " multiplier " +
+                                          std::to_string(qms[j % 8].multiplier) + ": expected " +
+                                          std::to_string(expected) + ", got " + std::to_string(four[j]) + " / " +
+                                          std::to_string(j < 8 ? one[j] : expected);
+                    }
+                }
+            CAPTURE(first_wrong);
+            CHECK(checked == values.size() * 32);
+            CHECK(wrong == 0);
+        }
+}
+#endif
+
+TEST_CASE("depthwise_int8: DEPTHWISE_CONV_2D int8 runs the kernel and equals the op's reference") {
+    // The op's own prepare (scales -> multipliers, int4 unpacking) feeds the kernel.
+    std::mt19937 rng(21);
+    auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    for (int multiplier : {1, 2})
+        for (bool per_channel : {false, true}) {
+            CAPTURE(multiplier);
+            CAPTURE(per_channel);
+            const int channels = 13, oc = channels * multiplier;
+            std::vector<std::int8_t> in(2 * 10 * 9 * channels), w(3 * 3 * oc);
+            std::vector<std::int32_t> bias(static_cast<std::size_t>(oc));
+            for (auto& v : in) v = static_cast<std::int8_t>(uniform(-128, 127));
+            for (auto& v : w) v = static_cast<std::int8_t>(uniform(-127, 127));
+            for (auto& v : bias) v = uniform(-3000, 3000);
+            qtl::ops::depthwise_conv_2d_params<std::int8_t> params;
+            params.input_shape = {2, 10, 9, channels};
+            params.filter_shape = {1, 3, 3, oc};
+            params.depth_multiplier = multiplier;
+            params.input_scale = 0.05f;
+            params.input_zero_point = -9;
+            params.output_scale = 0.2f;
+            params.output_zero_point = 4;
+            std::vector<float> scales(per_channel ? std::size_t(oc) : 1);
+            for (auto& s : scales) s = 0.002f + 0.001f * float(uniform(0, 20));
+            params.filter = {scales, std::vector<std::int32_t>(scales.size(), 0), per_channel ? 3 : -1, 0};
+            params.weights = w;
+            params.bias = bias;
+            params.stride_height = 2;
+            params.padding = qtl::ops::padding::same;
+            params.activation = qtl::fused_activation::relu6;
+            const auto p = qtl::ops::prepare(params);
+            CHECK(p.kernel.isa == qtl::kernels::best_depthwise_int8_isa());
+            std::vector<std::int8_t> simd(qtl::num_elements(p.output_shape)), ref(simd.size());
+            qtl::ops::eval(p, qtl::tensor_view<const std::int8_t>(in, p.input_shape),
+                           qtl::tensor_view<std::int8_t>(simd, p.output_shape));
+            qtl::ops::reference::eval(p, qtl::tensor_view<const std::int8_t>(in, p.input_shape),
+                                      qtl::tensor_view<std::int8_t>(ref, p.output_shape));
+            CHECK(simd == ref);
+            CHECK(std::count(ref.begin(), ref.end(), ref[0]) < std::ptrdiff_t(ref.size()));  // not a constant output
+        }
+}
+
+TEST_CASE("depthwise_int8: bad specs and calls throw qtl::error") {
+    dw_case c;
+    dw_problem p = make_problem(c);
+    std::vector<std::int8_t> out(p.output_size);
+
+    depthwise_int8_spec s = p.spec;
+    s.weights = std::span<const std::int8_t>(p.weights).first(p.weights.size() - 1);
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.bias = std::span<const std::int32_t>(p.bias).first(3);
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.depth_multiplier = 0;
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.stride_width = 0;
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.input_zero_point = 128;
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.output = {0, 10, -10};
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+    s = p.spec;
+    s.multipliers = std::span<const qtl::quantized_multiplier>(p.multipliers).first(2);
+    CHECK_THROWS_AS(qtl::kernels::pack_depthwise_int8(s), qtl::error);
+
+    const auto packed = qtl::kernels::pack_depthwise_int8(p.spec);
+    CHECK_THROWS_AS(qtl::kernels::depthwise_int8(packed, nullptr, out.data()), qtl::error);
+    CHECK_THROWS_AS(qtl::kernels::depthwise_int8(qtl::kernels::depthwise_int8_packed{}, p.input.data(), out.data()),
+                    qtl::error);
+    if (!qtl::kernels::depthwise_int8_isa_supported(depthwise_int8_isa::avx512bw)) {
+        const auto zmm = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512bw);
+        CHECK_THROWS_AS(qtl::kernels::depthwise_int8(zmm, p.input.data(), out.data()), qtl::error);
+    }
+}
