@@ -79,6 +79,7 @@
 #include "qtl/graph/graph.hpp"
 #include "qtl/graph/layer_debugger.hpp"
 #include "qtl/graph/layer_scheme.hpp"
+#include "qtl/graph/quantized_sequential.hpp"
 #include "qtl/graph/sequential.hpp"
 #include "qtl/graph/simplify.hpp"
 #include "qtl/graph/to_tflite.hpp"
