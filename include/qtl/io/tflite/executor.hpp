@@ -175,8 +175,9 @@ public:
     void set_input(std::size_t i, std::span<const T> values) {
         const std::int32_t index = io_index(model_.main().inputs, i, "input");
         auto dst = typed<T>(index, "input");
-        check(values.size() == dst.size(), describe_tensor(index), "expected ", dst.size(), " values (shape ",
-              to_string(tensor_at(index).shape), "), got ", values.size());
+        if (values.size() != dst.size())  // (not check(): to_string would run on every call)
+            throw error("executor", qtl::detail::concat(label(index), ": expected ", dst.size(), " values (shape ",
+                                                        to_string(tensor_at(index).shape), "), got ", values.size()));
         std::copy(values.begin(), values.end(), dst.begin());
         written(index);
     }
@@ -185,9 +186,11 @@ public:
     void set_input_bytes(std::size_t i, std::span<const std::byte> bytes) {
         const std::int32_t index = io_index(model_.main().inputs, i, "input");
         auto dst = bytes_of(index);
-        check(!is_constant(index), "executor", describe_tensor(index), " is constant");
-        check(bytes.size() == dst.size(), "executor", describe_tensor(index), " (", describe(tensor_at(index).type), " ",
-              to_string(tensor_at(index).shape), ") takes ", dst.size(), " bytes, got ", bytes.size());
+        check(!is_constant(index), "executor", label(index), " is constant");
+        if (bytes.size() != dst.size())
+            throw error("executor", qtl::detail::concat(label(index), " (", describe(tensor_at(index).type), " ",
+                                                        to_string(tensor_at(index).shape), ") takes ", dst.size(),
+                                                        " bytes, got ", bytes.size()));
         std::copy(bytes.begin(), bytes.end(), dst.begin());
         written(index);
     }
@@ -220,9 +223,9 @@ public:
         for (std::int32_t y : o.outputs) written(y);
     }
     void set_tensor_bytes(std::int32_t index, std::span<const std::byte> bytes) {
-        check(!is_constant(index), "executor", describe_tensor(index), " is constant");
+        check(!is_constant(index), "executor", label(index), " is constant");
         auto dst = bytes_of(index);
-        check(bytes.size() == dst.size(), "executor", describe_tensor(index), " takes ", dst.size(), " bytes, got ",
+        check(bytes.size() == dst.size(), "executor", label(index), " takes ", dst.size(), " bytes, got ",
               bytes.size());
         std::copy(bytes.begin(), bytes.end(), dst.begin());
         written(index);
@@ -256,6 +259,15 @@ private:
     std::string describe_tensor(std::int32_t index) const {
         return qtl::detail::concat("tensor ", index, " '", tensor_at(index).name, "'");
     }
+    // describe_tensor(index), written only when a check fails: the checks on
+    // every set_input / output call then build no string when they pass.
+    struct tensor_label {
+        const executor* self;
+        std::int32_t index;
+        std::ostream& write(std::ostream& out) const { return out << self->describe_tensor(index); }
+        friend std::ostream& operator<<(std::ostream& out, const tensor_label& l) { return l.write(out); }
+    };
+    tensor_label label(std::int32_t index) const { return {this, index}; }
     static std::int32_t io_index(const std::vector<std::int32_t>& list, std::size_t i, const char* what) {
         check(i < list.size(), "executor", "the model has ", list.size(), " ", what, "s, asked for ", what, " ", i);
         return list[i];
@@ -328,7 +340,7 @@ private:
 
     std::span<std::byte> readable(std::int32_t index, const char* what) const {
         auto bytes = const_cast<executor*>(this)->bytes_of(index);
-        check(valid_[static_cast<std::size_t>(index)], "executor", what, ": ", describe_tensor(index),
+        check(valid_[static_cast<std::size_t>(index)], "executor", what, ": ", label(index),
               " no longer holds its value: a later operator reused its bytes (activations share an arena); "
               "build the executor with executor_options::preserve_all_tensors to read intermediate tensors "
               "after invoke()");
@@ -338,13 +350,14 @@ private:
     template <class T>
     std::span<T> typed(std::int32_t index, const std::string& where) {
         const tensor& t = tensor_at(index);
-        check(t.type == detail::tensor_type_of<T>(), where, describe_tensor(index), " has type ", describe(t.type),
-              ", expected ", describe(detail::tensor_type_of<T>()));
+        if (t.type != detail::tensor_type_of<T>())
+            throw error(where, qtl::detail::concat(label(index), " has type ", describe(t.type), ", expected ",
+                                                   describe(detail::tensor_type_of<T>())));
         auto bytes = bytes_of(index);
         const std::size_t n = num_elements(t.shape, where);
-        check(bytes.size() == n * sizeof(T), where, describe_tensor(index), " holds ", bytes.size(), " bytes for ", n,
+        check(bytes.size() == n * sizeof(T), where, label(index), " holds ", bytes.size(), " bytes for ", n,
               " elements");
-        check(reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) == 0, where, describe_tensor(index),
+        check(reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) == 0, where, label(index),
               " data is not aligned for its type");
         return {reinterpret_cast<T*>(bytes.data()), n};
     }
