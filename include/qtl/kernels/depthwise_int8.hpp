@@ -77,6 +77,14 @@
 #define QTL_DEPTHWISE_INT8_AVX512BW 0
 #endif
 
+// The AVX-512BW kernel has not run on AVX-512 hardware yet (its layout and
+// tails are tested through the portable replay only), so it is not used
+// unless a build opts in with -DQTL_DEPTHWISE_INT8_USE_AVX512BW=1; AVX-512
+// machines run the AVX2 kernel meanwhile.
+#ifndef QTL_DEPTHWISE_INT8_USE_AVX512BW
+#define QTL_DEPTHWISE_INT8_USE_AVX512BW 0
+#endif
+
 // The epilogue is inlined into the pixel loop: as a call, the ABI (every
 // vector register caller-saved) makes the compiler spill the accumulators.
 #if defined(__GNUC__) || defined(__clang__)
@@ -909,7 +917,8 @@ inline bool depthwise_int8_isa_supported(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return true;
         case depthwise_int8_isa::avx2: return f.avx2;
-        case depthwise_int8_isa::avx512bw: return f.avx2 && f.avx512f && f.avx512bw;
+        case depthwise_int8_isa::avx512bw:
+            return QTL_DEPTHWISE_INT8_USE_AVX512BW != 0 && f.avx2 && f.avx512f && f.avx512bw;
     }
     return false;
 }
