@@ -74,6 +74,7 @@
 #include "qtl/graph/convert.hpp"
 #include "qtl/graph/convert_dynamic_range.hpp"
 #include "qtl/graph/fake_quant.hpp"
+#include "qtl/graph/fake_quant_tflite.hpp"
 #include "qtl/graph/float_executor.hpp"
 #include "qtl/graph/from_tflite.hpp"
 #include "qtl/graph/graph.hpp"

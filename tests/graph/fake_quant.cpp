@@ -15,7 +15,10 @@
 #include "qtl/graph/calibrate.hpp"
 #include "qtl/graph/convert.hpp"
 #include "qtl/graph/fake_quant.hpp"
+#include "qtl/graph/fake_quant_tflite.hpp"
 #include "qtl/io/tflite/executor.hpp"
+#include "qtl/io/tflite/reader.hpp"
+#include "qtl/io/tflite/writer.hpp"
 
 namespace {
 
@@ -239,4 +242,68 @@ TEST_CASE("selective quantization: a model with its first conv kept in float run
     }
     std::printf("selective (conv in float) vs float graph: max softmax error %.4f\n", worst);
     CHECK(worst <= 8.0 / 256);
+}
+
+TEST_CASE("the fake-quantized model exports as a float .tflite that computes what fake_quant_executor does") {
+    std::mt19937 rng(11);
+    const auto g = make_net(rng);
+    std::vector<std::vector<float>> calib;
+    for (int i = 0; i < 32; ++i) calib.push_back(random_values(72, rng));
+    qtl::calibration_options co;
+    co.progress = qtl::progress_bar::never;
+    const auto model = qtl::convert(g, qtl::calibrate(g, calib, co));
+    const auto bytes = qtl::tflite::write_model(qtl::fake_quantized_tflite(model));
+    const auto exported = qtl::tflite::read_model(std::span<const std::uint8_t>(bytes));
+
+    // One QUANTIZE -> DEQUANTIZE pair per quantized activation of the integer model; every other op is float.
+    std::size_t activations = 0;
+    for (const auto& t : model.main().tensors)
+        if (model.data_of(t).empty() && t.type == qtl::tflite::tensor_type::INT8) ++activations;
+    std::size_t quantize = 0, dequantize = 0;
+    const auto& sg = exported.main();
+    for (const auto& o : sg.operators) {
+        if (o.builtin_code == qtl::tflite::builtin_operator::QUANTIZE) {
+            ++quantize;
+            CHECK(sg.tensors[std::size_t(o.outputs[0])].type == qtl::tflite::tensor_type::INT8);
+        } else if (o.builtin_code == qtl::tflite::builtin_operator::DEQUANTIZE) {
+            ++dequantize;
+        } else {
+            for (auto y : o.outputs) CHECK(sg.tensors[std::size_t(y)].type == qtl::tflite::tensor_type::FLOAT32);
+        }
+    }
+    CHECK(quantize == activations);
+    CHECK(dequantize == activations);
+    CHECK(sg.tensors[std::size_t(sg.inputs[0])].type == qtl::tflite::tensor_type::FLOAT32);
+
+    qtl::tflite::executor run(exported);
+    qtl::fake_quant_executor fq(model);
+    qtl::tflite::executor ex(model);
+    const auto& out_t = model.main().tensors[static_cast<std::size_t>(model.main().outputs[0])];
+    const auto& in_g = fq.grid(model.main().inputs[0]);
+    double worst_vs_fake = 0, worst_vs_integer = 0;
+    for (int s = 0; s < 8; ++s) {
+        const auto x = random_values(72, rng);
+        run.set_input<float>(0, x);
+        run.invoke();
+        fq.set_input(0, x);
+        fq.invoke();
+        std::vector<std::int8_t> q(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) q[i] = static_cast<std::int8_t>(in_g.code(x[i]));
+        ex.set_input<std::int8_t>(0, q);
+        ex.invoke();
+        const auto y = run.output<float>(0), yf = fq.output(0);
+        const auto yi = ex.output<std::int8_t>(0);
+        REQUIRE(y.size() == yf.size());
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            worst_vs_fake = std::max(worst_vs_fake, double(std::abs(y[i] - yf[i])));
+            const double real = (yi[i] - out_t.quantization->zero_point[0]) * double(out_t.quantization->scale[0]);
+            worst_vs_integer = std::max(worst_vs_integer, std::abs(real - y[i]));
+        }
+    }
+    // The same float kernels and roundings: equal up to float noise (or, at a rounding tie, one 1/256 step).
+    CHECK(worst_vs_fake <= 1.0 / 256 + 1e-6);
+    // Against the integer model (independent arithmetic): a few steps, as the fake-quant executor itself.
+    CHECK(worst_vs_integer <= 4.0 / 256);
+    MESSAGE("exported fake-quant model: max |vs fake_quant_executor| = ", worst_vs_fake,
+            ", max |vs integer model| = ", worst_vs_integer);
 }
