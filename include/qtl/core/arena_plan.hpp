@@ -57,10 +57,12 @@ inline arena_plan plan_arena(const std::vector<arena_buffer>& buffers, std::size
 
     std::vector<std::size_t> order(buffers.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    // Largest first; ties by earlier birth, then index, so the plan is deterministic.
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    // Largest first; ties by earlier birth, then index: a total order, so the
+    // plan is deterministic (and std::sort needs no temporary buffer).
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
         if (buffers[a].bytes != buffers[b].bytes) return buffers[a].bytes > buffers[b].bytes;
-        return buffers[a].first < buffers[b].first;
+        if (buffers[a].first != buffers[b].first) return buffers[a].first < buffers[b].first;
+        return a < b;
     });
 
     arena_plan plan;
