@@ -58,6 +58,17 @@ qtl::graph make_net(std::mt19937& rng) {
     return std::move(b).build();
 }
 
+// make_net calibrated on 32 random images and converted to int8.
+qtl::tflite::model converted_net(std::mt19937& rng) {
+    const auto g = make_net(rng);
+    std::vector<std::vector<float>> calib;
+    for (int i = 0; i < 32; ++i) calib.push_back(random_values(72, rng));
+    qtl::calibration_options co;
+    co.progress = qtl::progress_bar::never;
+    const auto model = qtl::convert(g, qtl::calibrate(g, calib, co));
+    return model;
+}
+
 struct agreement {
     std::size_t elements = 0, exact = 0, off_by_one = 0, table_steps = 0, worse = 0;
 };
@@ -182,12 +193,7 @@ TEST_CASE("fake-quantized graph vs integer model, op by op: int8 and 16x8, per-c
 
 TEST_CASE("a fake-quantized model run end to end stays close to the integer model") {
     std::mt19937 rng(11);
-    const auto g = make_net(rng);
-    std::vector<std::vector<float>> calib;
-    for (int i = 0; i < 32; ++i) calib.push_back(random_values(72, rng));
-    qtl::calibration_options co;
-    co.progress = qtl::progress_bar::never;
-    const auto model = qtl::convert(g, qtl::calibrate(g, calib, co));
+    const auto model = converted_net(rng);
     qtl::fake_quant_executor fq(model);
     qtl::tflite::executor ex(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
     const auto& out_t = model.main().tensors[static_cast<std::size_t>(model.main().outputs[0])];
@@ -246,12 +252,7 @@ TEST_CASE("selective quantization: a model with its first conv kept in float run
 
 TEST_CASE("the fake-quantized model exports as a float .tflite that computes what fake_quant_executor does") {
     std::mt19937 rng(11);
-    const auto g = make_net(rng);
-    std::vector<std::vector<float>> calib;
-    for (int i = 0; i < 32; ++i) calib.push_back(random_values(72, rng));
-    qtl::calibration_options co;
-    co.progress = qtl::progress_bar::never;
-    const auto model = qtl::convert(g, qtl::calibrate(g, calib, co));
+    const auto model = converted_net(rng);
     const auto bytes = qtl::tflite::write_model(qtl::fake_quantized_tflite(model));
     const auto exported = qtl::tflite::read_model(std::span<const std::uint8_t>(bytes));
 
