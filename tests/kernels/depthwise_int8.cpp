@@ -20,9 +20,8 @@
 // channel counts that hit the vector tails, depth multipliers, filter sizes,
 // strides, dilations, SAME/VALID padding, zero points, per-tensor and
 // per-channel multipliers and clamps; single rounding and the saturating
-// INT32_MIN multiplier (the row requantize stage); the AVX2 in-register
-// requantize stage against qtl::requantize on edge accumulators for every
-// shift.  Then the DEPTHWISE_CONV_2D op routed to the kernel against the op's
+// INT32_MIN multiplier (the row requantize stage).  (The in-register
+// requantize stage is tested in kernels/register_requantize.cpp.)  Then the DEPTHWISE_CONV_2D op routed to the kernel against the op's
 // reference, and the error paths.
 
 namespace {
@@ -358,66 +357,10 @@ TEST_CASE("depthwise_int8: single rounding, and the saturating INT32_MIN multipl
     sat.saturating_multiplier = true;
     sat.seed = 18;
     const dw_problem p = make_problem(sat);
-    CHECK_FALSE(qtl::kernels::pack_depthwise_int8(p.spec).register_epilogue);
+    CHECK_FALSE(qtl::kernels::pack_depthwise_int8(p.spec).lane_requantize.usable);
     check_all_kernels(sat);
 }
 
-#if QTL_DEPTHWISE_INT8_AVX2
-TEST_CASE("depthwise_int8: the AVX2 register requantize stage (one vector and four narrowed together) equals qtl::requantize on edge values") {
-    if (!qtl::kernels::depthwise_int8_isa_supported(depthwise_int8_isa::avx2)) return;
-    constexpr std::int32_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
-    std::mt19937 rng(31);
-    std::vector<std::int32_t> values{lo, lo + 1, lo + 2, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -65537, -65536,
-                                     -32769, -256, -255, -129, -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256,
-                                     32767, 65535, 65536, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, hi - 2, hi - 1, hi};
-    for (int i = 0; i < 160; ++i) values.push_back(static_cast<std::int32_t>(rng()));
-    for (int i = 0; i < 40; ++i) values.push_back(std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng));
-    while (values.size() % 8 != 0) values.push_back(0);
-    const std::int32_t multipliers[8] = {1 << 30, (1 << 30) + 1, hi, hi - 1, 1518500250, 1276901417, 1732546160, 0};
-    const std::int8_t weights[8] = {};
-    for (const qtl::requantize_params out : {qtl::requantize_params{0, -128, 127}, qtl::requantize_params{-5, -20, 30},
-                                             qtl::requantize_params{127, 127, 127}, qtl::requantize_params{-128, -128, -100}})
-        for (int shift = -31; shift <= 30; ++shift) {
-            CAPTURE(shift);
-            CAPTURE(out.output_zero_point);
-            std::vector<qtl::quantized_multiplier> qms;
-            for (int l = 0; l < 8; ++l) qms.push_back({multipliers[l], l == 7 ? 0 : shift});  // lane 7: m 0, shift 0
-            depthwise_int8_spec s;
-            s.height = s.width = 1;
-            s.channels = 8;
-            s.kernel_height = s.kernel_width = 1;
-            s.output_height = s.output_width = 1;
-            s.weights = weights;
-            s.multipliers = qms;
-            s.output = out;
-            const auto packed = qtl::kernels::pack_depthwise_int8(s, depthwise_int8_isa::avx2);
-            REQUIRE(packed.register_epilogue);
-            CHECK(packed.left_shifts == (shift > 0));
-            std::size_t checked = 0, wrong = 0;
-            std::string first_wrong;
-            for (std::size_t i = 0; i < values.size(); i += 8)
-                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
-                    std::int32_t acc[32];
-                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
-                    std::int8_t one[8], four[32];
-                    qtl::kernels::depthwise_avx2::requantize_lanes(packed, acc, 0, one, four);
-                    for (std::size_t j = 0; j < 32; ++j) {
-                        const std::int8_t expected = qtl::requantize<std::int8_t>(acc[j], qms[j % 8], out);
-                        const bool ok = four[j] == expected && (j >= 8 || one[j] == expected);
-                        ++checked;
-                        if (!ok && wrong++ == 0)
-                            first_wrong = "acc " + std::to_string(acc[j]) + " multiplier " +
-                                          std::to_string(qms[j % 8].multiplier) + ": expected " +
-                                          std::to_string(expected) + ", got " + std::to_string(four[j]) + " / " +
-                                          std::to_string(j < 8 ? one[j] : expected);
-                    }
-                }
-            CAPTURE(first_wrong);
-            CHECK(checked == values.size() * 32);
-            CHECK(wrong == 0);
-        }
-}
-#endif
 
 TEST_CASE("depthwise_int8: DEPTHWISE_CONV_2D int8 runs the kernel and equals the op's reference") {
     // The op's own prepare (scales -> multipliers, int4 unpacking) feeds the kernel.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -198,6 +199,45 @@ TEST_CASE("gemm_int8: every path == the formula at tile edges (double rounding)"
     }
     MESSAGE(cases, " kernel runs over ", paths.size(), " paths");
     CHECK(mismatches == 0);
+}
+
+// The register epilogue has a variant for multipliers above 1 (left shifts),
+// and the INT32_MIN multiplier (whose product saturates) leaves it for the
+// general stage: both against the formula.
+TEST_CASE("gemm_int8: every path == the formula with left shifts and with the INT32_MIN multiplier") {
+    std::mt19937 rng(99);
+    const std::vector<path> paths = runnable_paths();
+    for (std::size_t m : {3, 8}) {
+        for (std::size_t n : {16, 23}) {
+            for (int variant = 0; variant < 2; ++variant) {
+                gemm_case c = random_case<double_rounding>(rng, m, n, 7, true, false);
+                if (variant == 0) {
+                    // Scales 1.5-6 on every other channel: small sums land inside int8, large ones clamp.
+                    for (std::size_t i = 0; i < n; i += 2)
+                        c.multipliers[i] = quantize_multiplier<double_rounding>(1.5 + 0.5 * double(i % 10));
+                    for (auto& v : c.a) v = static_cast<std::int8_t>(v / 16);
+                    c.input_zero_point = 0;
+                    for (auto& b : c.bias) b /= 1000;
+                } else {
+                    c.multipliers[n / 2] = {std::numeric_limits<std::int32_t>::min(), -20};
+                }
+                REQUIRE(pack_gemm_int8(c.spec(), gemm_int8_isa::avx2).lane_requantize.left_shifts == (variant == 0));
+                REQUIRE(pack_gemm_int8(c.spec(), gemm_int8_isa::avx2).lane_requantize.usable == (variant == 0));
+                const auto expected = reference_gemm<double_rounding>(c);
+                std::size_t inside = 0;  // outputs strictly inside the clamp: the shift mattered
+                for (std::size_t i = 0; i < expected.size(); ++i)
+                    inside += expected[i] > c.output.activation_min && expected[i] < c.output.activation_max;
+                CHECK(inside > 0);
+                for (const path& pth : paths) {
+                    CAPTURE(pth.name());
+                    CAPTURE(m);
+                    CAPTURE(n);
+                    CAPTURE(variant);
+                    CHECK(first_difference(run_path<double_rounding>(pth, c), expected) == -1);
+                }
+            }
+        }
+    }
 }
 
 TEST_CASE("gemm_int8: every path == the formula under single rounding") {

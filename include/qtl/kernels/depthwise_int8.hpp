@@ -33,14 +33,10 @@
 // kernel reads are converted (every other one for stride 2).  The loops: for
 // each output row, groups of up to 4 output pixels, for each vector of
 // channels, KH x ceil(KW/2) VPMADDWD.
-// The epilogue requantizes on the accumulator registers: TFLite's double
-// rounding (gemmlowp's SaturatingRoundingDoublingHighMul, then
-// RoundingDivideByPOT), per-lane multipliers and shifts prepared by the
-// packing (per-tensor ones replicated), zero point and clamp as qtl's
-// requantize_clamp: VPMULDQ on even and odd lanes, 19 instructions per vector,
-// in any x86-64 build (it is part of the kernel's target region).  It equals
-// qtl::requantize bit for bit (tested on edge values).  Single rounding, and
-// the INT32_MIN multiplier whose product saturates, take qtl's array
+// The epilogue requantizes on the accumulator registers with the stage of
+// kernels/register_requantize.hpp (TFLite's double rounding, per-lane
+// constants prepared by the packing, in any x86-64 build).  Single rounding,
+// and the INT32_MIN multiplier whose product saturates, take qtl's array
 // requantize stage on a row of spilled accumulators instead: the same bytes.
 //
 // Kernels: AVX-512BW, AVX2 (compiled in GCC/clang target regions, picked at
@@ -67,6 +63,7 @@
 #include "qtl/fixedpoint/rounding_policy.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8_packing.hpp"  // aligned_allocator
+#include "qtl/kernels/register_requantize.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
 #include <immintrin.h>
@@ -154,16 +151,9 @@ struct depthwise_int8_packed {
     std::vector<std::int32_t> multipliers, shifts;  // per-channel, channels_padded values (0 in the padding)
     requantize_params output;
 
-    // The in-register epilogue's per-lane constants (channels_padded values,
-    // per-tensor replicated, 0 in the padding), for double rounding.
-    bool register_epilogue = false;  // no multiplier is INT32_MIN (the one product that saturates)
-    bool left_shifts = false;        // some channel's shift is > 0
-    std::vector<std::int32_t> lane_multiplier;
-    std::vector<std::int32_t> lane_multiplier_odd;  // lane 2i holds lane 2i + 1's multiplier (VPMULDQ reads even lanes)
-    std::vector<std::int32_t> lane_left;   // max(shift, 0)
-    std::vector<std::int32_t> lane_right;  // max(-shift, 0)
-    std::vector<std::int32_t> lane_mask;   // 2^right - 1: the bits the right shift drops
-    std::vector<std::int32_t> lane_half;   // lane_mask >> 1: RoundingDivideByPOT's threshold for x >= 0
+    // The in-register epilogue's per-lane constants (channels_padded values),
+    // for double rounding.
+    register_requantize_constants lane_requantize;
 
     std::size_t tiles() const noexcept { return channels_padded / lanes; }
     std::size_t taps_per_tile() const noexcept { return std::size_t(kernel_height) * kernel_pairs; }
@@ -280,23 +270,7 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
             p.shifts[o] = s.multipliers[o].shift;
         }
     }
-    p.register_epilogue = true;
-    for (const quantized_multiplier& qm : s.multipliers) {
-        if (qm.multiplier == INT32_MIN) p.register_epilogue = false;
-        if (qm.shift > 0) p.left_shifts = true;
-    }
-    for (auto* v : {&p.lane_multiplier, &p.lane_multiplier_odd, &p.lane_left, &p.lane_right, &p.lane_mask, &p.lane_half})
-        v->assign(p.channels_padded, 0);
-    for (std::size_t o = 0; o < oc; ++o) {
-        const quantized_multiplier qm = s.multipliers[p.per_channel ? o : 0];
-        const int right = std::max(-qm.shift, 0);
-        p.lane_multiplier[o] = qm.multiplier;
-        p.lane_left[o] = std::max(qm.shift, 0);
-        p.lane_right[o] = right;
-        p.lane_mask[o] = static_cast<std::int32_t>((std::uint32_t{1} << right) - 1u);  // right <= 31
-        p.lane_half[o] = p.lane_mask[o] >> 1;
-        if (o % 2 == 1) p.lane_multiplier_odd[o - 1] = qm.multiplier;
-    }
+    p.lane_requantize = make_register_requantize_constants(s.multipliers, oc, p.channels_padded);
     return p;
 }
 
@@ -493,111 +467,8 @@ inline void convert_row_m1(const depthwise_int8_packed& p, const std::int8_t* ro
     for (; xi < pixels; xi += step) border_pixel(xi);
 }
 
-// Stores the first `count` (1..8) int32 lanes of v, already within int8, as bytes.
-QTL_DETAIL_DEPTHWISE_INLINE void store_int8_lanes(__m256i v, std::int8_t* out, std::size_t count) noexcept {
-    const __m256i words = _mm256_packs_epi32(v, v);          // per half: v0..3 v0..3 | v4..7 v4..7
-    const __m256i bytes = _mm256_packs_epi16(words, words);  // bytes 0..3 of each half: v0..3 | v4..7
-    const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
-    if (count == 8) {
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), eight);
-    } else {
-        alignas(16) std::int8_t values[16];
-        _mm_store_si128(reinterpret_cast<__m128i*>(values), eight);
-        std::memcpy(out, values, count);
-    }
-}
-
-// The requantize stage on the 8 lanes of output channels [col, col + 8),
-// from the packing's per-lane constants; qtl::requantize<int8_t,
-// double_rounding> lane by lane for every multiplier but INT32_MIN:
-//
-//   x <<= left                                        (wrapping, as qtl's)
-//   h = floor((x * m + 2^30) / 2^31)                  SaturatingRoundingDoublingHighMul: that floor is
-//                                                     gemmlowp's nudge-and-truncate for both signs
-//   y = (h >> right) + ((h & mask) > half + (h < 0))  RoundingDivideByPOT
-//   out = min(max(y, act_min - zp), act_max - zp) + zp   (qtl's requantize_clamp: no int32 overflow)
-//
-// VPMULDQ multiplies the even lanes; the odd ones are shifted down first (their
-// multipliers are stored shifted down by the packing).
-// Bits 31..62 of the 64-bit sums are h: the low word of an even lane shifted
-// right by 31, the high word of an odd lane shifted left by 1.
-template <bool LeftShifts>
-class register_stage {
-public:
-    explicit register_stage(const depthwise_int8_packed& p) noexcept
-        : multiplier_(p.lane_multiplier.data()), multiplier_odd_(p.lane_multiplier_odd.data()), left_(p.lane_left.data()), right_(p.lane_right.data()),
-          mask_(p.lane_mask.data()), half_(p.lane_half.data()),
-          low_(_mm256_set1_epi32(p.output.activation_min - p.output.output_zero_point)),
-          high_(_mm256_set1_epi32(p.output.activation_max - p.output.output_zero_point)),
-          zero_point_(_mm256_set1_epi32(p.output.output_zero_point)),
-          zero_point16_(_mm256_set1_epi16(static_cast<std::int16_t>(p.output.output_zero_point))),
-          min8_(_mm256_set1_epi8(static_cast<std::int8_t>(p.output.activation_min))),
-          max8_(_mm256_set1_epi8(static_cast<std::int8_t>(p.output.activation_max))) {}
-
-    // The whole stage: int32 lanes already within the activation range.
-    QTL_DETAIL_DEPTHWISE_INLINE __m256i operator()(__m256i x, std::size_t col) const noexcept {
-        return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(scaled(x, col), low_), high_), zero_point_);
-    }
-
-    // Four vectors' worth of the stage ending in bytes: the zero point and
-    // clamp applied after narrowing, with saturation at each step, which
-    // gives the same bytes as clamping the exact int32 sum (a product beyond
-    // int16 saturates to a value whose sum with the zero point still lies
-    // beyond int8, so it clamps to the same bound).  Bytes per 128-bit half:
-    // a[0-3] b[0-3] c[0-3] d[0-3] | a[4-7] b[4-7] c[4-7] d[4-7].
-    QTL_DETAIL_DEPTHWISE_INLINE __m256i four_to_bytes(__m256i a, __m256i b, __m256i c, __m256i d,
-                                                      std::size_t col) const noexcept {
-        const __m256i ab = _mm256_adds_epi16(_mm256_packs_epi32(scaled(a, col), scaled(b, col)), zero_point16_);
-        const __m256i cd = _mm256_adds_epi16(_mm256_packs_epi32(scaled(c, col), scaled(d, col)), zero_point16_);
-        return _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), min8_), max8_);
-    }
-
-private:
-    // multiply_by_quantized_multiplier<double_rounding>, lane by lane.
-    QTL_DETAIL_DEPTHWISE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
-        if constexpr (LeftShifts) x = _mm256_sllv_epi32(x, load(left_ + col));
-        const __m256i m = load(multiplier_ + col);
-        const __m256i nudge = _mm256_set1_epi64x(std::int64_t{1} << 30);
-        const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
-        const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), load(multiplier_odd_ + col)), nudge);
-        const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
-        const __m256i threshold = _mm256_sub_epi32(load(half_ + col), _mm256_srai_epi32(h, 31));
-        const __m256i remainder = _mm256_and_si256(h, load(mask_ + col));
-        return _mm256_sub_epi32(_mm256_srav_epi32(h, load(right_ + col)), _mm256_cmpgt_epi32(remainder, threshold));
-    }
-
-    static __m256i load(const std::int32_t* p) noexcept {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    }
-    const std::int32_t* multiplier_;
-    const std::int32_t* multiplier_odd_;
-    const std::int32_t* left_;
-    const std::int32_t* right_;
-    const std::int32_t* mask_;
-    const std::int32_t* half_;
-    __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
-};
-
-// requantize<int8_t, double_rounding> of acc[8 q + l], lane l of output
-// channels [col, col + 8), q < 4, through the kernel's register stage (for
-// tests): q = 0 through the one-vector form, all four through four_to_bytes.
-// Needs p.register_epilogue.
-inline void requantize_lanes(const depthwise_int8_packed& p, const std::int32_t* acc, std::size_t col,
-                             std::int8_t* one, std::int8_t* four) noexcept {
-    __m256i x[4];
-    for (int q = 0; q < 4; ++q) x[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q));
-    const auto run = [&](const auto& stage) {
-        store_int8_lanes(stage(x[0], col), one, 8);
-        alignas(32) std::int8_t bytes[32];  // a[0-3] b[0-3] c[0-3] d[0-3] | a[4-7] b[4-7] c[4-7] d[4-7]
-        _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), stage.four_to_bytes(x[0], x[1], x[2], x[3], col));
-        for (int q = 0; q < 4; ++q)
-            for (int l = 0; l < 8; ++l) four[8 * q + l] = bytes[(l / 4) * 16 + q * 4 + l % 4];
-    };
-    if (p.left_shifts)
-        run(register_stage<true>(p));
-    else
-        run(register_stage<false>(p));
-}
+using register_requantize_avx2::register_stage;
+using register_requantize_avx2::store_int8_lanes;
 
 // Epilogues, given the Np accumulators of one vector of channels at Np
 // consecutive pixels.  register_epilogue requantizes and stores int8;
@@ -722,16 +593,20 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
         else
             detail::depthwise::convert_row_portable(p, row, dst);
     };
-    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.register_epilogue;
+    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.lane_requantize.usable;
     for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
         std::int8_t* out = output + n * out_image;
         detail::depthwise::for_each_output_row(
             p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
                 std::int8_t* dst = out + std::size_t(oy) * out_row;
-                if (in_registers && p.left_shifts) {
-                    output_row_any(p, rows, register_epilogue<true>{register_stage<true>(p), dst, p.out_channels});
+                if (in_registers && p.lane_requantize.left_shifts) {
+                    output_row_any(p, rows,
+                                   register_epilogue<true>{register_stage<true>(p.lane_requantize, p.output), dst,
+                                                           p.out_channels});
                 } else if (in_registers) {
-                    output_row_any(p, rows, register_epilogue<false>{register_stage<false>(p), dst, p.out_channels});
+                    output_row_any(p, rows,
+                                   register_epilogue<false>{register_stage<false>(p.lane_requantize, p.output), dst,
+                                                           p.out_channels});
                 } else {
                     output_row_any(p, rows, spill_epilogue{s.spill.data(), p.out_channels});
                     detail::depthwise::requantize_row<Policy>(p, s.spill.data(), dst);
@@ -865,18 +740,22 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
         else
             detail::depthwise::convert_row_portable(p, row, dst);
     };
-    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.register_epilogue;
+    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.lane_requantize.usable;
     for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
         std::int8_t* out = output + n * out_image;
         detail::depthwise::for_each_output_row(
             p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
                 std::int8_t* dst = out + std::size_t(oy) * out_row;
-                if (in_registers && p.left_shifts) {
+                if (in_registers && p.lane_requantize.left_shifts) {
                     output_row_any(p, rows,
-                                   register_epilogue<true>{depthwise_avx2::register_stage<true>(p), dst, p.out_channels});
+                                   register_epilogue<true>{
+                                       depthwise_avx2::register_stage<true>(p.lane_requantize, p.output), dst,
+                                       p.out_channels});
                 } else if (in_registers) {
                     output_row_any(p, rows,
-                                   register_epilogue<false>{depthwise_avx2::register_stage<false>(p), dst, p.out_channels});
+                                   register_epilogue<false>{
+                                       depthwise_avx2::register_stage<false>(p.lane_requantize, p.output), dst,
+                                       p.out_channels});
                 } else {
                     output_row_any(p, rows, spill_epilogue{s.spill.data(), p.out_channels});
                     detail::depthwise::requantize_row<Policy>(p, s.spill.data(), dst);

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
@@ -23,6 +24,7 @@
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8_packing.hpp"
+#include "qtl/kernels/register_requantize.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
 #include <immintrin.h>
@@ -47,20 +49,6 @@
 #endif
 namespace qtl::kernels::detail {
 
-// Stores the first `count` (1..8) int32 lanes of v, already within int8, as bytes.
-inline void store_int8_lanes(__m256i v, std::int8_t* out, std::size_t count) noexcept {
-    const __m256i words = _mm256_packs_epi32(v, v);          // per 128-bit half: v0..3 v0..3 | v4..7 v4..7
-    const __m256i bytes = _mm256_packs_epi16(words, words);  // bytes 0..3 of each half: v0..3 | v4..7
-    const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
-    if (count == 8) {
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), eight);
-    } else {
-        alignas(16) std::int8_t values[16];
-        _mm_store_si128(reinterpret_cast<__m128i*>(values), eight);
-        std::copy(values, values + count, out);
-    }
-}
-
 // Bias, fixed-point requantization, zero point and clamp on the accumulator
 // register, with qtl's xsimd stage (bit-exact with the scalar requantize).
 template <class Policy, bool PerChannel>
@@ -82,7 +70,7 @@ public:
                                                          batch::load_unaligned(shifts_ + col));
         else
             y = multiply_by_quantized_multiplier<Policy>(x, multiplier_);
-        store_int8_lanes(clamp_(y), out, count);
+        register_requantize_avx2::store_int8_lanes(clamp_(y), out, count);
     }
 
 private:
@@ -141,10 +129,64 @@ struct ops {
 
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
 
+// Double rounding with no INT32_MIN multiplier (every TFLite model's case):
+// bias, then the register stage of register_requantize.hpp, two vectors (16
+// columns) narrowed together.  Also used by the AVX-VNNI kernel.
+template <bool LeftShifts>
+class lane_epilogue {
+public:
+    explicit lane_epilogue(const gemm_int8_packed& p) noexcept
+        : bias_(p.bias.data()), stage_(p.lane_requantize, p.output) {}
+
+    // Out of line, like ymm_epilogue::store.
+    QTL_KERNELS_NOINLINE void store(__m256i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
+        register_requantize_avx2::store_int8_lanes(stage_(biased(acc, col), col), out, count);
+    }
+
+    // Columns [col, col + count) from a (the first 8) and b, count in (8, 16].
+    QTL_KERNELS_NOINLINE void store2(__m256i a, __m256i b, std::size_t col, std::int8_t* out,
+                                     std::size_t count) const noexcept {
+        const __m128i bytes = stage_.two_to_bytes(biased(a, col), col, biased(b, col + 8), col + 8);
+        if (count == 16) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+        } else {
+            alignas(16) std::int8_t values[16];
+            _mm_store_si128(reinterpret_cast<__m128i*>(values), bytes);
+            std::memcpy(out, values, count);
+        }
+    }
+
+private:
+    __m256i biased(__m256i acc, std::size_t col) const noexcept {
+        return _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias_ + col)));
+    }
+    const std::int32_t* bias_;
+    register_requantize_avx2::register_stage<LeftShifts> stage_;
+};
+
+// Runs `body` with the lane epilogue the packing allows, or returns false.
+template <class Policy, class Body>
+bool with_lane_epilogue(const gemm_int8_packed& packed, Body&& body) {
+    if constexpr (std::is_same_v<Policy, double_rounding>) {
+        if (!packed.lane_requantize.usable) return false;
+        if (packed.lane_requantize.left_shifts)
+            body(static_cast<lane_epilogue<true>*>(nullptr));
+        else
+            body(static_cast<lane_epilogue<false>*>(nullptr));
+        return true;
+    } else {
+        return false;
+    }
+}
+
 template <class Policy>
 void gemm_int8_blocks_avx2(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
                            std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
     const auto* rows = static_cast<const std::int16_t*>(a);
+    if (with_lane_epilogue<Policy>(packed, [&]<class Epilogue>(Epilogue*) {
+            gemm_int8_blocks<ops, Epilogue>(packed, rows, m, out, ldc, block_begin, block_end);
+        }))
+        return;
 #if QTL_DETAIL_GEMM_INT8_YMM_FUSED
     using per_channel = detail::ymm_epilogue<Policy, true>;
     using per_tensor = detail::ymm_epilogue<Policy, false>;

@@ -73,6 +73,10 @@ template <class Policy>
 void gemm_int8_blocks_avx_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
                                std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
     const auto* rows = static_cast<const std::uint8_t*>(a);
+    if (avx2::with_lane_epilogue<Policy>(packed, [&]<class Epilogue>(Epilogue*) {
+            gemm_int8_blocks<ops, Epilogue>(packed, rows, m, out, ldc, block_begin, block_end);
+        }))
+        return;
 #if QTL_DETAIL_GEMM_INT8_YMM_FUSED
     using per_channel = detail::ymm_epilogue<Policy, true>;
     using per_tensor = detail::ymm_epilogue<Policy, false>;

@@ -40,6 +40,7 @@
 #include "qtl/core/error.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
+#include "qtl/kernels/register_requantize.hpp"
 
 // Keeps a function out of line (compile time: see gemm_int8_scalar.hpp).
 #if defined(__GNUC__) || defined(__clang__)
@@ -141,6 +142,9 @@ struct gemm_int8_packed {
     quantized_multiplier multiplier;  // per-tensor
     std::vector<std::int32_t> multipliers, shifts;  // per-channel
     requantize_params output;
+    // The same multipliers as per-lane constants of the AVX2 register stage
+    // (per-tensor replicated), used by the AVX2 and AVX-VNNI kernels for double rounding.
+    register_requantize_constants lane_requantize;
 
     std::size_t k_padded() const noexcept { return k_groups * static_cast<std::size_t>(geometry.kgroup); }
     std::size_t block_columns() const noexcept { return static_cast<std::size_t>(geometry.block_columns()); }
@@ -229,6 +233,7 @@ inline gemm_int8_packed pack_gemm_int8(const gemm_int8_spec& s, gemm_int8_isa is
             p.shifts[col] = s.multipliers[col].shift;
         }
     }
+    p.lane_requantize = make_register_requantize_constants(s.multipliers, s.n, padded_n);
     return p;
 }
 

@@ -67,8 +67,24 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
 
     // Unrolled too: an accumulator indexed at run time would keep the whole
     // array in memory, and the compiler would shuffle it through the k loop.
+    // An epilogue with store2 narrows two vectors together (the last vector
+    // of an odd count goes alone); vector v + 1 always holds a real column.
+    constexpr bool pairs = requires(const Epilogue& e, typename Ops::vec x, std::int8_t* o) {
+        e.store2(x, x, std::size_t{}, o, std::size_t{});
+    };
+    constexpr int paired = pairs ? Vectors / 2 * 2 : 0;
+    if constexpr (pairs) {
 #pragma GCC unroll 16
-    for (int v = 0; v < Vectors; ++v) {
+        for (int v = 0; v < paired; v += 2) {
+            const std::size_t first = std::size_t(v) * lanes;
+            const std::size_t count = std::min<std::size_t>(2 * lanes, cols - first);
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+                epilogue.store2(acc[r][v], acc[r][v + 1], col + first, out + r * ldc + first, count);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = paired; v < Vectors; ++v) {
         const std::size_t first = std::size_t(v) * lanes;
         const std::size_t count = std::min<std::size_t>(lanes, cols - first);
 #pragma GCC unroll 16

@@ -1,0 +1,109 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gemmlowp/fixedpoint/fixedpoint.h>
+
+#include "qtl/kernels/register_requantize.hpp"
+
+// kernels/register_requantize: the per-lane constants, and the AVX2 register
+// stage in its three forms (one vector, two narrowed together, four narrowed
+// together) against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
+// RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
+// point and clamp, on edge accumulators, for every shift in [-31, 30] and
+// every lane meeting every multiplier.
+
+namespace {
+
+using qtl::kernels::make_register_requantize_constants;
+
+std::int8_t gemmlowp_requantize(std::int32_t acc, qtl::quantized_multiplier qm, const qtl::requantize_params& out) {
+    const int left = std::max(qm.shift, 0), right = std::max(-qm.shift, 0);
+    const auto shifted = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc) << left);  // wraps
+    const std::int32_t scaled =
+        gemmlowp::RoundingDivideByPOT(gemmlowp::SaturatingRoundingDoublingHighMul(shifted, qm.multiplier), right);
+    const std::int64_t y = std::int64_t{scaled} + out.output_zero_point;
+    return static_cast<std::int8_t>(std::clamp<std::int64_t>(y, out.activation_min, out.activation_max));
+}
+
+}  // namespace
+
+TEST_CASE("register_requantize: constants per lane, per-tensor replicated, padding zero") {
+    const std::vector<qtl::quantized_multiplier> per_channel{{1 << 30, -3}, {1518500250, 2}, {1276901417, -31}};
+    const auto c = make_register_requantize_constants(per_channel, 3, 8);
+    CHECK(c.usable);
+    CHECK(c.left_shifts);
+    CHECK(c.multiplier == std::vector<std::int32_t>{1 << 30, 1518500250, 1276901417, 0, 0, 0, 0, 0});
+    CHECK(c.multiplier_odd == std::vector<std::int32_t>{1518500250, 0, 0, 0, 0, 0, 0, 0});
+    CHECK(c.left == std::vector<std::int32_t>{0, 2, 0, 0, 0, 0, 0, 0});
+    CHECK(c.right == std::vector<std::int32_t>{3, 0, 31, 0, 0, 0, 0, 0});
+    CHECK(c.mask == std::vector<std::int32_t>{7, 0, 0x7FFFFFFF, 0, 0, 0, 0, 0});
+    CHECK(c.half == std::vector<std::int32_t>{3, 0, 0x3FFFFFFF, 0, 0, 0, 0, 0});
+
+    const std::vector<qtl::quantized_multiplier> per_tensor{{1 << 30, -1}};
+    const auto t = make_register_requantize_constants(per_tensor, 3, 4);
+    CHECK_FALSE(t.left_shifts);
+    CHECK(t.multiplier == std::vector<std::int32_t>{1 << 30, 1 << 30, 1 << 30, 0});
+    CHECK(t.multiplier_odd == std::vector<std::int32_t>{1 << 30, 0, 0, 0});
+    CHECK(t.right == std::vector<std::int32_t>{1, 1, 1, 0});
+
+    const std::vector<qtl::quantized_multiplier> saturating{{1 << 30, 0}, {std::numeric_limits<std::int32_t>::min(), 0}};
+    CHECK_FALSE(make_register_requantize_constants(saturating, 2, 8).usable);
+}
+
+#if QTL_KERNELS_X86_TARGETS
+TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equals gemmlowp on edge values") {
+    if (!qtl::kernels::detect_cpu_features().avx2) return;
+    constexpr std::int32_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+    std::mt19937 rng(31);
+    std::vector<std::int32_t> values{lo, lo + 1, lo + 2, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -65537, -65536,
+                                     -32769, -256, -255, -129, -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256,
+                                     32767, 65535, 65536, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, hi - 2, hi - 1, hi};
+    for (int i = 0; i < 160; ++i) values.push_back(static_cast<std::int32_t>(rng()));
+    for (int i = 0; i < 40; ++i) values.push_back(std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng));
+    while (values.size() % 8 != 0) values.push_back(0);
+    // Lanes 0-7: channels [0, 8); lanes 8-15 (two_to_bytes' second vector): channels [8, 16).
+    const std::int32_t multipliers[16] = {1 << 30,    (1 << 30) + 1, hi,         hi - 1,        1518500250, 1276901417,
+                                          1732546160, 0,             1073741825, 2147483000,    1500000000, 1 << 30,
+                                          hi,         1234567890,    0,          1999999999};
+    for (const qtl::requantize_params out : {qtl::requantize_params{0, -128, 127}, qtl::requantize_params{-5, -20, 30},
+                                             qtl::requantize_params{127, 127, 127}, qtl::requantize_params{-128, -128, -100}})
+        for (int shift = -31; shift <= 30; ++shift) {
+            CAPTURE(shift);
+            CAPTURE(out.output_zero_point);
+            std::vector<qtl::quantized_multiplier> qms;
+            for (int l = 0; l < 16; ++l)  // lane 7: m 0, shift 0; lane 12: the opposite shift
+                qms.push_back({multipliers[l], l == 7 ? 0 : l == 12 ? std::clamp(-shift, -31, 30) : shift});
+            const auto c = make_register_requantize_constants(qms, 16, 16);
+            REQUIRE(c.usable);
+            std::size_t checked = 0, wrong = 0;
+            std::string first_wrong;
+            for (std::size_t i = 0; i < values.size(); i += 8)
+                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
+                    std::int32_t acc[32];
+                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
+                    std::int8_t one[8], two[16], four[32];
+                    qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four);
+                    for (std::size_t j = 0; j < 32; ++j) {
+                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
+                        bool ok = four[j] == expected && (j >= 8 || one[j] == expected);
+                        if (j < 16) ok = ok && two[j] == gemmlowp_requantize(acc[j], qms[j], out);
+                        ++checked;
+                        if (!ok && wrong++ == 0)
+                            first_wrong = "acc " + std::to_string(acc[j]) + " lane " + std::to_string(j) +
+                                          ": expected " + std::to_string(expected) + ", got four " +
+                                          std::to_string(four[j]) + (j < 16 ? ", two " + std::to_string(two[j]) : "");
+                    }
+                }
+            CAPTURE(first_wrong);
+            CHECK(checked == values.size() * 32);
+            CHECK(wrong == 0);
+        }
+}
+#endif
