@@ -89,6 +89,9 @@ inline std::size_t gemm_int8_scratch_bytes(const gemm_int8_packed& packed, std::
 
 namespace detail {
 
+// Target size of the activation rows one pass over the column blocks reads.
+inline constexpr std::size_t gemm_int8_row_chunk_bytes = 32 * 1024;
+
 inline std::vector<std::byte, aligned_allocator<std::byte>>& gemm_int8_thread_scratch() {
     thread_local std::vector<std::byte, aligned_allocator<std::byte>> buffer;
     return buffer;
@@ -156,22 +159,46 @@ void gemm_int8_with(const gemm_int8_packed& p, const std::int8_t* a, std::size_t
         scratch = options.scratch.data();
     }
 
+    // Rows go through the column blocks a chunk at a time (activation rows of
+    // about 32 KiB): every block re-reads the chunk's rows and writes into its
+    // output rows, which then stay in L1/L2.  All rows through each block in
+    // turn instead stream both from L2/L3 once per block (112x112x16 -> 96:
+    // 400 KB of int16 rows and 1.2 MB of output, 6 times).  Measured on AVX2:
+    // fc_384x768x768 5% and MobileNetV2 2-3% faster.
     const gemm_int8_geometry& g = p.geometry;
-    if (g.a_int16)
-        pack_gemm_int8_activations(a, m, lda, p.k, p.k_padded(), g.a_offset, reinterpret_cast<std::int16_t*>(scratch));
-    else
-        pack_gemm_int8_activations(a, m, lda, p.k, p.k_padded(), g.a_offset, reinterpret_cast<std::uint8_t*>(scratch));
+    const std::size_t row_bytes = p.k_padded() * (g.a_int16 ? sizeof(std::int16_t) : sizeof(std::uint8_t));
+    const std::size_t tile_rows = static_cast<std::size_t>(g.tile_rows);
+    const std::size_t chunk = std::max<std::size_t>(gemm_int8_row_chunk_bytes / row_bytes / tile_rows, 1) * tile_rows;
+    const auto pack = [&](std::size_t row0, std::size_t rows, std::byte* dst) {
+        if (g.a_int16)
+            pack_gemm_int8_activations(a + row0 * lda, rows, lda, p.k, p.k_padded(), g.a_offset,
+                                       reinterpret_cast<std::int16_t*>(dst));
+        else
+            pack_gemm_int8_activations(a + row0 * lda, rows, lda, p.k, p.k_padded(), g.a_offset,
+                                       reinterpret_cast<std::uint8_t*>(dst));
+    };
 
     const std::size_t threads = std::min<std::size_t>(options.threads, p.blocks);
-    if (threads <= 1) return gemm_int8_run_blocks<Policy, Emulated>(p, scratch, m, out, ldc, 0, p.blocks);
+    if (threads <= 1) {
+        for (std::size_t row0 = 0; row0 < m; row0 += chunk) {
+            const std::size_t rows = std::min(chunk, m - row0);
+            pack(row0, rows, scratch);
+            gemm_int8_run_blocks<Policy, Emulated>(p, scratch, rows, out + row0 * ldc, ldc, 0, p.blocks);
+        }
+        return;
+    }
+    // Threads split the column blocks; each walks the (shared, packed once) rows by chunks.
+    pack(0, m, scratch);
+    const auto run = [&](std::size_t begin, std::size_t end) {
+        for (std::size_t row0 = 0; row0 < m; row0 += chunk)
+            gemm_int8_run_blocks<Policy, Emulated>(p, scratch + row0 * row_bytes, std::min(chunk, m - row0),
+                                                   out + row0 * ldc, ldc, begin, end);
+    };
     std::vector<std::thread> workers;
     workers.reserve(threads - 1);
     const auto first_block = [&](std::size_t t) { return p.blocks * t / threads; };
-    for (std::size_t t = 1; t < threads; ++t)
-        workers.emplace_back([&, t] {
-            gemm_int8_run_blocks<Policy, Emulated>(p, scratch, m, out, ldc, first_block(t), first_block(t + 1));
-        });
-    gemm_int8_run_blocks<Policy, Emulated>(p, scratch, m, out, ldc, 0, first_block(1));
+    for (std::size_t t = 1; t < threads; ++t) workers.emplace_back([&, t] { run(first_block(t), first_block(t + 1)); });
+    run(0, first_block(1));
     for (auto& w : workers) w.join();
 }
 

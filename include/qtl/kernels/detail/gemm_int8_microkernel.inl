@@ -158,6 +158,9 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
     static constexpr auto gemv = gemv_int8_blocks<Ops, Epilogue>(std::make_index_sequence<Ops::block_vectors>{});
     const Epilogue epilogue(packed);
     const std::size_t block_columns = packed.block_columns(), a_stride = packed.k_padded();
+    // The tiles stop at the last k-group holding a real k (the one-row kernel
+    // needs the packing's padding to a multiple of its unroll; they do not).
+    const std::size_t tile_k_groups = (packed.k + Ops::kgroup - 1) / Ops::kgroup;
     for (std::size_t block = block_begin; block < block_end; ++block) {
         const std::size_t col = block * block_columns;
         const std::size_t cols = std::min(block_columns, packed.n - col);
@@ -169,7 +172,7 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
         }
         for (std::size_t row = 0; row < m; row += Ops::tile_rows) {
             const std::size_t rows = std::min<std::size_t>(Ops::tile_rows, m - row);
-            tiles[(rows - 1) * Ops::block_vectors + (vectors - 1)](a + row * a_stride, a_stride, w, packed.k_groups,
+            tiles[(rows - 1) * Ops::block_vectors + (vectors - 1)](a + row * a_stride, a_stride, w, tile_k_groups,
                                                                    epilogue, col, cols, out + row * ldc + col, ldc);
         }
     }
