@@ -204,6 +204,7 @@ void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::s
     std::size_t n = first / (s.out_width * s.out_height);
     for (std::size_t r = 0; r < count; ++r) {
         AElem* dst = out + r * k_padded;
+        zero_row_padding(dst, k, k_padded);  // first: it may store over [0, k)
         const std::int8_t* in = input + n * image;
         const std::ptrdiff_t y0 = std::ptrdiff_t(oy * s.stride_height) - std::ptrdiff_t(s.pad_top);
         const std::ptrdiff_t x0 = std::ptrdiff_t(ox * s.stride_width) - std::ptrdiff_t(s.pad_left);
@@ -229,7 +230,6 @@ void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::s
                     to_kernel_form(row + std::size_t(x) * c, c, dst + kx * c);
             }
         }
-        std::fill(out + r * k_padded + k, out + (r + 1) * k_padded, AElem{0});  // meets zero weights
         if (++ox == s.out_width) {
             ox = 0;
             if (++oy == s.out_height) {

@@ -42,6 +42,10 @@
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/kernels/register_requantize.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 // Keeps a function out of line (compile time: see gemm_int8_scalar.hpp).
 #if defined(__GNUC__) || defined(__clang__)
 #define QTL_KERNELS_NOINLINE __attribute__((noinline))
@@ -237,6 +241,23 @@ inline gemm_int8_packed pack_gemm_int8(const gemm_int8_spec& s, gemm_int8_isa is
     return p;
 }
 
+// Zeroes row[k, k_padded), the padding that meets zero weights.  Call it
+// before writing row[0, k): where the row is at least 16 bytes and the
+// padding shorter, one 16-byte store at the row's end does it (the values
+// then overwrite what it covers of [0, k)); a memset call per row, which is
+// what a fill loop compiles to, costs more than a short row.
+template <class AElem>
+void zero_row_padding(AElem* row, std::size_t k, std::size_t k_padded) noexcept {
+#if defined(__SSE2__)
+    constexpr std::size_t per16 = 16 / sizeof(AElem);
+    if (k_padded >= per16 && k_padded - k <= per16) {
+        if (k_padded != k) _mm_storeu_si128(reinterpret_cast<__m128i*>(row + k_padded - per16), _mm_setzero_si128());
+        return;
+    }
+#endif
+    std::fill(row + k, row + k_padded, AElem{0});
+}
+
 // Activation rows [m][k] (row stride lda) as the kernel reads them: rows of
 // k_padded elements, a + a_offset, zero padded (padding meets zero weights).
 template <class AElem>
@@ -245,8 +266,8 @@ void pack_gemm_int8_activations(const std::int8_t* a, std::size_t m, std::size_t
     for (std::size_t r = 0; r < m; ++r) {
         const std::int8_t* row = a + r * lda;
         AElem* dst = out + r * k_padded;
+        zero_row_padding(dst, k, k_padded);
         for (std::size_t kk = 0; kk < k; ++kk) dst[kk] = static_cast<AElem>(row[kk] + a_offset);
-        std::fill(dst + k, dst + k_padded, AElem{0});
     }
 }
 
