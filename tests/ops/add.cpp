@@ -276,6 +276,8 @@ void check_simd_equals_reference(bool pot) {
             }
             const auto p = qtl::ops::prepare(params);
             CHECK(p.power_of_two_int16 == pot);
+            // int8 runs where both inputs advance take kernels/add_int8.hpp wherever the CPU has AVX2.
+            if constexpr (std::is_same_v<T, std::int8_t>) CHECK(p.register_kernel == qtl::kernels::host_cpu_features().avx2);
             const auto a = random_values<T>(rng, p.plan.input1_size);
             const auto b = random_values<T>(rng, p.plan.input2_size);
             INFO("shapes " << qtl::to_string(shapes.a) << " + " << qtl::to_string(shapes.b) << ", trial " << trial);

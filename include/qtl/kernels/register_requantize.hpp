@@ -154,8 +154,7 @@ public:
         return _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), min8_), max8_);
     }
 
-private:
-    // multiply_by_quantized_multiplier<double_rounding>, lane by lane.
+    // multiply_by_quantized_multiplier<double_rounding>, lane by lane (no zero point, no clamp).
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
         if constexpr (LeftShifts) x = _mm256_sllv_epi32(x, load(left_ + col));
         const __m256i m = load(multiplier_ + col);
@@ -169,6 +168,7 @@ private:
         return _mm256_sub_epi32(_mm256_srav_epi32(h, load(right_ + col)), _mm256_cmpgt_epi32(remainder, threshold));
     }
 
+private:
     static __m256i load(const std::int32_t* p) noexcept {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     }
