@@ -164,7 +164,8 @@ private:
     register_requantize_avx2::register_stage<LeftShifts> stage_;
 };
 
-// Runs `body` with the lane epilogue the packing allows, or returns false.
+// Calls body with a null pointer of the lane epilogue type the packing
+// allows (only its type matters), or returns false when none does.
 template <class Policy, class Body>
 bool with_lane_epilogue(const gemm_int8_packed& packed, Body&& body) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
