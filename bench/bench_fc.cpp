@@ -1,6 +1,6 @@
 // FULLY_CONNECTED int8 (TFLite semantics) on the shapes of DESIGN.md section
 // 5, run by qtl, oneDNN and XNNPACK in one process, on the same data, one
-// thread each, plus the VPDPBUSD peak of the machine.  Every benchmark is
+// thread each, plus the instruction peaks of the machine.  Every benchmark is
 // named <layer>/<backend> and reports a GOPS counter (2 * M * K * N integer
 // operations per iteration), so ratios can be recomputed from the JSON.
 //
@@ -15,9 +15,11 @@
 //   max_diff counter  the largest |output - a plain loop of TFLite's
 //                     arithmetic| on the same data, in output steps (the
 //                     loop with XNNPACK's per-tensor scale for xnnpack)
-//   peak/...          independent multiply-accumulate chains of one instruction:
-//                     vpdpbusd_zmm (AVX-512 VNNI), vpdpbusd_ymm (AVX-VNNI),
-//                     vpmaddwd_ymm (AVX2: what the AVX2 kernel's MACs run on)
+//   *_peak/...        independent multiply-accumulate chains in assembly:
+//                     vpdpbusd_peak/zmm (AVX-512 VNNI), vpdpbusd_peak/ymm
+//                     (AVX-VNNI), and for AVX2 vpmaddwd_peak (the multiplier
+//                     alone), vpmaddwd_vpaddd_peak (an exact kernel's mix) and
+//                     vpmaddubsw_peak (oneDNN's saturating mix)
 
 #include <algorithm>
 #include <cmath>
@@ -211,7 +213,7 @@ void fc_xnnpack(benchmark::State& state, fc_shape shape) {
 // --- peak ---------------------------------------------------------------------
 // Independent accumulator chains of one instruction, in assembly: compilers
 // hoist or merge repeated products of the same operands, and GCC keeps
-// arrays of accumulators on the stack.  Returns the instructions executed.
+// arrays of accumulators on the stack.  Returns the steps executed.
 
 #if QTL_KERNELS_X86_TARGETS
 // 16 zmm accumulators (zmm0-15), operands zmm16/zmm17.
@@ -262,34 +264,91 @@ __attribute__((target("avx2,avxvnni"))) std::int64_t vpdpbusd_ymm_chains(std::in
     return n * 12;
 }
 
-// What the AVX2 kernel's multiply-accumulates run on: VPMADDWD (16 int16
-// products) plus VPADDD into 8 accumulators (ymm0-7); products into ymm14/15
-// (renamed, so no chain through them), operands ymm12/ymm13.
+// The AVX2 ceilings, three ways (a CPU without VNNI):
+//  - vpmaddwd_ymm_chains: VPMADDWD alone into 12 registers, the rate of the
+//    int16 multipliers themselves (16 multiply-accumulates an instruction);
+//  - vpmaddwd_vpaddd_ymm_chains: what an exact kernel must issue, one VPMADDWD
+//    and one VPADDD into 12 accumulators per 16 multiply-accumulates (products
+//    alternate between ymm14/15, renamed, so no chain runs through them);
+//  - vpmaddubsw_ymm_chains: the saturating mix (VPMADDUBSW u8 x s8 into int16
+//    pair sums, VPMADDWD by ones, VPADDD) that oneDNN's AVX2 int8 kernels use:
+//    32 multiply-accumulates per three instructions, inexact when a pair sum
+//    passes 32767.
+// Operands are ymm12/ymm13 (ymm11 holds the int16 ones).
+#define QTL_BENCH_MADD(product, acc) \
+    "vpmaddwd %%ymm13, %%ymm12, %%" product "\n\t vpaddd %%" product ", %%" acc ", %%" acc "\n\t"
+#define QTL_BENCH_MADDUBS(product, acc)                                                              \
+    "vpmaddubsw %%ymm13, %%ymm12, %%" product "\n\t vpmaddwd %%ymm11, %%" product ", %%" product "\n\t" \
+    "vpaddd %%" product ", %%" acc ", %%" acc "\n\t"
+#define QTL_BENCH_YMM_CLOBBERS                                                                                     \
+    "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
+        "xmm13", "xmm14", "xmm15"
+
 __attribute__((target("avx2"))) std::int64_t vpmaddwd_ymm_chains(std::int64_t iterations) {
     const std::int64_t n = iterations;
     __asm__ volatile(
         "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
         "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
         "1:\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm14\n\t vpaddd %%ymm14, %%ymm0, %%ymm0\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm15\n\t vpaddd %%ymm15, %%ymm1, %%ymm1\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm14\n\t vpaddd %%ymm14, %%ymm2, %%ymm2\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm15\n\t vpaddd %%ymm15, %%ymm3, %%ymm3\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm14\n\t vpaddd %%ymm14, %%ymm4, %%ymm4\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm15\n\t vpaddd %%ymm15, %%ymm5, %%ymm5\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm14\n\t vpaddd %%ymm14, %%ymm6, %%ymm6\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm15\n\t vpaddd %%ymm15, %%ymm7, %%ymm7\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm0\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm1\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm2\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm3\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm4\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm5\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm6\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm7\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm8\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm9\n\t"
+        "vpmaddwd %%ymm13, %%ymm12, %%ymm10\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm11\n\t"
         "dec %0\n\t"
         "jnz 1b\n\t"
         "vzeroupper"
         : "+r"(iterations)
         :
-        : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm12", "xmm13", "xmm14", "xmm15");
-    return n * 8;
+        : QTL_BENCH_YMM_CLOBBERS);
+    return n * 12;
 }
 
-// GOPS = instructions x 2 x multiply-accumulates per instruction (64 for a
-// zmm VPDPBUSD, 32 for ymm, 16 for VPMADDWD).
+__attribute__((target("avx2"))) std::int64_t vpmaddwd_vpaddd_ymm_chains(std::int64_t iterations) {
+    const std::int64_t n = iterations;
+    __asm__ volatile(
+        "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
+        "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
+        "1:\n\t" QTL_BENCH_MADD("ymm14", "ymm0") QTL_BENCH_MADD("ymm15", "ymm1") QTL_BENCH_MADD("ymm14", "ymm2")
+            QTL_BENCH_MADD("ymm15", "ymm3") QTL_BENCH_MADD("ymm14", "ymm4") QTL_BENCH_MADD("ymm15", "ymm5")
+                QTL_BENCH_MADD("ymm14", "ymm6") QTL_BENCH_MADD("ymm15", "ymm7") QTL_BENCH_MADD("ymm14", "ymm8")
+                    QTL_BENCH_MADD("ymm15", "ymm9") QTL_BENCH_MADD("ymm14", "ymm10") QTL_BENCH_MADD("ymm15", "ymm11")
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper"
+        : "+r"(iterations)
+        :
+        : QTL_BENCH_YMM_CLOBBERS);
+    return n * 12;
+}
+
+// Six accumulators (ymm0-5), products in ymm6-10 and ymm14.
+__attribute__((target("avx2"))) std::int64_t vpmaddubsw_ymm_chains(std::int64_t iterations) {
+    const std::int64_t n = iterations;
+    __asm__ volatile(
+        "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
+        "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
+        "vpcmpeqw %%ymm11, %%ymm11, %%ymm11\n\t"
+        "vpsrlw $15, %%ymm11, %%ymm11\n\t"
+        "1:\n\t" QTL_BENCH_MADDUBS("ymm6", "ymm0") QTL_BENCH_MADDUBS("ymm7", "ymm1")
+            QTL_BENCH_MADDUBS("ymm8", "ymm2") QTL_BENCH_MADDUBS("ymm9", "ymm3") QTL_BENCH_MADDUBS("ymm10", "ymm4")
+                QTL_BENCH_MADDUBS("ymm14", "ymm5")
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper"
+        : "+r"(iterations)
+        :
+        : QTL_BENCH_YMM_CLOBBERS);
+    return n * 6;
+}
+#undef QTL_BENCH_MADD
+#undef QTL_BENCH_MADDUBS
+#undef QTL_BENCH_YMM_CLOBBERS
+
+// GOPS = steps x 2 x multiply-accumulates per step (64 for a zmm VPDPBUSD,
+// 32 for ymm, 16 for VPMADDWD alone or with its VPADDD, 32 for the
+// VPMADDUBSW mix).
 void peak(benchmark::State& state, bool supported, std::int64_t (*chains)(std::int64_t), double macs_per_instruction) {
     if (!supported) {
         state.SkipWithError("this CPU lacks the instruction");
@@ -324,6 +383,10 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("vpdpbusd_peak/ymm", peak, f.avx2 && f.avx_vnni, &vpdpbusd_ymm_chains, 32.0)
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("vpmaddwd_peak/ymm", peak, f.avx2, &vpmaddwd_ymm_chains, 16.0)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("vpmaddwd_vpaddd_peak/ymm", peak, f.avx2, &vpmaddwd_vpaddd_ymm_chains, 16.0)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("vpmaddubsw_peak/ymm", peak, f.avx2, &vpmaddubsw_ymm_chains, 32.0)
         ->Unit(benchmark::kMicrosecond);
 #endif
     benchmark::Initialize(&argc, argv);

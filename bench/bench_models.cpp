@@ -16,6 +16,9 @@
 //   cpu_ms      median CPU time of this thread per run (robust to a busy machine)
 //   min_ms      fastest run
 //   runs        runs in the repetition
+//   macs        multiply-accumulates of the model's CONV_2D, DEPTHWISE_CONV_2D
+//               and FULLY_CONNECTED operators (from the tensor shapes)
+//   GOPS        2 * macs / latency: the model's rate against the instruction peaks
 // The benchmark's own cpu_time is the CPU time of all runs together.
 //
 // The models folder is $QTL_SHARED_DIR/models when that is set, else the
@@ -31,6 +34,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -71,13 +75,41 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
+// The multiply-accumulates of the operators that have them (the rest move
+// or add values): an output element of CONV_2D takes KH*KW*I, of
+// DEPTHWISE_CONV_2D KH*KW, of FULLY_CONNECTED K (the filter's last dimension).
+double model_macs(const qtl::tflite::model& m) {
+    using qtl::tflite::builtin_operator;
+    const qtl::tflite::subgraph& g = m.main();
+    double macs = 0.0;
+    for (const qtl::tflite::op& o : g.operators) {
+        if (o.inputs.size() < 2 || o.outputs.empty() || o.inputs[1] < 0) continue;
+        const qtl::shape& filter = g.tensors[std::size_t(o.inputs[1])].shape;
+        const double outputs = double(qtl::num_elements(g.tensors[std::size_t(o.outputs[0])].shape));
+        if (filter.empty()) continue;
+        switch (o.builtin_code) {
+            case builtin_operator::CONV_2D:
+                macs += outputs * double(qtl::num_elements(filter)) / double(filter[0]);
+                break;
+            case builtin_operator::DEPTHWISE_CONV_2D:
+                if (filter.size() == 4) macs += outputs * double(filter[1]) * double(filter[2]);
+                break;
+            case builtin_operator::FULLY_CONNECTED: macs += outputs * double(filter.back()); break;
+            default: break;
+        }
+    }
+    return macs;
+}
+
 void model_qtl(benchmark::State& state, model_case mc) {
     std::unique_ptr<qtl::tflite::executor> run;
+    double macs = 0.0;
     try {
         qtl::tflite::read_options options;
         options.repair_quantized_dimension = mc.repair;
-        run = std::make_unique<qtl::tflite::executor>(
-            qtl::tflite::read_model(shared_dir() / "models" / mc.file, options));
+        qtl::tflite::model model = qtl::tflite::read_model(shared_dir() / "models" / mc.file, options);
+        macs = model_macs(model);
+        run = std::make_unique<qtl::tflite::executor>(std::move(model));
         for (std::size_t i = 0; i < run->input_count(); ++i) {
             // Both models take int8 inputs; set_input throws for another type.
             const std::size_t count = qtl::num_elements(run->input_tensor(i).shape);
@@ -110,6 +142,8 @@ void model_qtl(benchmark::State& state, model_case mc) {
     state.counters["cpu_ms"] = median(cpu) * 1e3;
     state.counters["min_ms"] = *std::min_element(wall.begin(), wall.end()) * 1e3;
     state.counters["runs"] = double(wall.size());
+    state.counters["macs"] = macs;
+    state.counters["GOPS"] = 2.0 * macs / median(wall) * 1e-9;
 }
 
 // Google Benchmark appends "/iterations:1/manual_time" to these names; the

@@ -44,7 +44,18 @@ PEAK_OF_KERNEL = {
     "avx_vnni": "vpdpbusd_peak/ymm",
     "avx2": "vpmaddwd_peak/ymm",
 }
-PEAKS = ["vpdpbusd_peak/zmm", "vpdpbusd_peak/ymm", "vpmaddwd_peak/ymm"]
+PEAKS = ["vpdpbusd_peak/zmm", "vpdpbusd_peak/ymm", "vpmaddwd_peak/ymm", "vpmaddwd_vpaddd_peak/ymm",
+         "vpmaddubsw_peak/ymm"]
+# What each peak measures, for the table.
+PEAK_MEANINGS = {
+    "vpdpbusd_peak/zmm": "AVX-512 VNNI: zmm VPDPBUSD, 64 multiply-accumulates an instruction",
+    "vpdpbusd_peak/ymm": "AVX-VNNI: ymm VPDPBUSD, 32 multiply-accumulates an instruction",
+    "vpmaddwd_peak/ymm": "AVX2: VPMADDWD alone, the int16 multipliers' rate (16 multiply-accumulates)",
+    "vpmaddwd_vpaddd_peak/ymm": "AVX2: VPMADDWD + VPADDD, the mix an exact int8 kernel must issue",
+    "vpmaddubsw_peak/ymm": "AVX2: VPMADDUBSW + VPMADDWD + VPADDD, oneDNN's saturating (inexact) mix",
+}
+# On AVX2 qtl is also compared with the ceiling of the exact mix it issues.
+EXACT_MIX_OF_KERNEL = {"avx2": "vpmaddwd_vpaddd_peak/ymm"}
 
 
 def fail(message):
@@ -117,6 +128,10 @@ class Run:
     def max_of(self, field):
         values = [e[field] for e in self.iterations if isinstance(e.get(field), (int, float))]
         return max(values) if values else None
+
+    def min_of(self, field):
+        values = [e[field] for e in self.iterations if isinstance(e.get(field), (int, float))]
+        return min(values) if values else None
 
 
 def collect(data):
@@ -234,23 +249,31 @@ def build_tables(data, results_path):
         run = runs.get(p)
         if run is None:
             continue
-        peak_rows.append((p, "not supported" if run.error else fmt(run.value("GOPS"))))
+        peak_rows.append((p, "not supported" if run.error else fmt(run.value("GOPS")), PEAK_MEANINGS.get(p, "")))
     kernel = ctx.get("qtl_gemm_int8_kernel", "")
     peak_name = PEAK_OF_KERNEL.get(kernel)
     peak = None
     if peak_name and peak_name in runs and not runs[peak_name].error:
         peak = runs[peak_name].value("GOPS")
+    mix_name = EXACT_MIX_OF_KERNEL.get(kernel)
+    mix = None
+    if mix_name and mix_name in runs and not runs[mix_name].error:
+        mix = runs[mix_name].value("GOPS")
     if peak_rows:
         lines.append("### Instruction peaks (GOPS, one core)")
         lines.append("")
-        lines.append("| peak | GOPS |")
-        lines.append("|---|---|")
-        for p, v in peak_rows:
-            lines.append(f"| `{p}` | {v} |")
+        lines.append("| peak | GOPS | what it runs |")
+        lines.append("|---|---|---|")
+        for p, v, meaning in peak_rows:
+            lines.append(f"| `{p}` | {v} | {meaning} |")
         lines.append("")
         if peak is not None:
             lines.append(f"qtl's % of peak below is relative to `{peak_name}` ({fmt(peak)} GOPS), the instruction "
                          f"of the `{kernel}` kernel qtl selected on this machine.")
+            if mix is not None:
+                lines.append(f"qtl % of exact mix is relative to `{mix_name}` ({fmt(mix)} GOPS, "
+                             f"{100.0 * mix / peak:.0f}% of `{peak_name}`), the most an exact kernel's "
+                             f"instructions run at here.")
             lines.append("")
 
     # Layers.
@@ -258,8 +281,8 @@ def build_tables(data, results_path):
         lines.append("### Layers (GOPS, higher is better)")
         lines.append("")
         lines.append("| layer | qtl | oneDNN | XNNPACK | qtl / oneDNN | target | qtl / XNNPACK (target >= 3x) "
-                     "| qtl % of peak | notes |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+                     "| qtl % of peak |" + (" qtl % of exact mix |" if mix else "") + " notes |")
+        lines.append("|---|---|---|---|---|---|---|---|" + ("---|" if mix else "") + "---|")
         for layer in layers:
             q, d, x = gops(layer, "qtl"), gops(layer, "onednn"), gops(layer, "xnnpack")
             rd, rx = ratio(q, d), ratio(q, x)
@@ -279,6 +302,8 @@ def build_tables(data, results_path):
             if onednn and onednn.label():
                 notes.append(f"oneDNN `{onednn.label()}`")
             pct = f"{100.0 * q / peak:.0f}%" if q is not None and peak else "-"
+            if mix:
+                pct += f" | {100.0 * q / mix:.0f}%" if q is not None else " | -"
             lines.append(f"| `{layer}` | {fmt(q)} | {fmt(d)} | {fmt(x)} | {fmt(rd)} | {target_text}: "
                          f"{verdict(rd, target)} | {fmt(rx)}: {verdict(rx, 3.0)} | {pct} | {'; '.join(notes)} |")
         lines.append("")
@@ -287,23 +312,55 @@ def build_tables(data, results_path):
     if models:
         lines.append("### Whole models (milliseconds, lower is better)")
         lines.append("")
-        lines.append("Latency: median wall-clock time of one inference; CPU: median CPU time per inference "
-                     "(the better measure on a busy machine).")
+        lines.append("Latency: median wall-clock time of one inference; CPU: median CPU time per inference; "
+                     "fastest: the quickest inference of each over all rounds (another process on the core only "
+                     "ever adds time, so on a shared machine the fastest runs compare best). qtl and LiteRT take "
+                     "turns, one repetition each per round.")
         lines.append("")
         lines.append("| model | qtl latency | qtl CPU | LiteRT latency | LiteRT CPU | LiteRT relaxed latency "
-                     "| LiteRT / qtl (latency) | LiteRT / qtl (CPU) |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+                     "| LiteRT / qtl (latency) | LiteRT / qtl (CPU) | LiteRT / qtl (fastest) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+
+        def val(model, backend, field):
+            run = runs.get(f"{model}/{backend}")
+            return None if run is None or run.error else run.value(field)
+
+        def fastest(model, backend):
+            run = runs.get(f"{model}/{backend}")
+            return None if run is None or run.error else run.min_of("min_ms")
         for model in models:
-            def val(backend, field):
-                run = runs.get(f"{model}/{backend}")
-                return None if run is None or run.error else run.value(field)
-            ql, qc = val("qtl", "latency_ms"), val("qtl", "cpu_ms")
-            ll, lc = val("litert", "latency_ms"), val("litert", "cpu_ms")
-            rl = val("litert_relaxed", "latency_ms")
+            ql, qc = val(model, "qtl", "latency_ms"), val(model, "qtl", "cpu_ms")
+            ll, lc = val(model, "litert", "latency_ms"), val(model, "litert", "cpu_ms")
+            rl = val(model, "litert_relaxed", "latency_ms")
             target = " (target >= 4x)" if model == "mobilenet_v2" else ""
             lines.append(f"| `{model}` | {fmt(ql)} | {fmt(qc)} | {fmt(ll)} | {fmt(lc)} | {fmt(rl)} | "
-                         f"{fmt(ratio(ll, ql))}{target} | {fmt(ratio(lc, qc))} |")
+                         f"{fmt(ratio(ll, ql))}{target} | {fmt(ratio(lc, qc))} | "
+                         f"{fmt(ratio(fastest(model, 'litert'), fastest(model, 'qtl')))} |")
         lines.append("")
+        # The roofline of each model: its multiply-accumulates at the best rate
+        # the machine's instructions allow qtl (exact), next to what 4x LiteRT needs.
+        ceiling_name = mix_name if mix is not None else peak_name
+        ceiling = mix if mix is not None else peak
+        rows = []
+        for model in models:
+            macs, gops = val(model, "qtl", "macs"), val(model, "qtl", "GOPS")
+            if not macs:
+                continue
+            floor = 2.0 * macs / (ceiling * 1e9) * 1e3 if ceiling else None
+            ll = val(model, "litert", "latency_ms")
+            rows.append(f"| `{model}` | {macs / 1e6:.1f} | {fmt(gops)} | "
+                        f"{fmt(100.0 * gops / ceiling) + '%' if ceiling and gops else '-'} | {fmt(floor)} | "
+                        f"{fmt(ll / 4.0) if ll else '-'} |")
+        if rows:
+            lines.append(f"Roofline: the models' multiply-accumulates (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) "
+                         f"and the time they take at `{ceiling_name}` alone, with nothing else run; "
+                         f"LiteRT latency / 4 is what the 4x target asks of qtl.")
+            lines.append("")
+            lines.append(f"| model | MACs (millions) | qtl GOPS | qtl % of `{ceiling_name}` | "
+                         f"MACs alone at `{ceiling_name}` (ms) | LiteRT latency / 4 (ms) |")
+            lines.append("|---|---|---|---|---|---|")
+            lines.extend(rows)
+            lines.append("")
 
     return lines, layers, models, runs, peak, peak_name
 

@@ -80,7 +80,7 @@ if command -v taskset >/dev/null 2>&1; then
   pin=(taskset -c "$cpu")
 fi
 parts=()
-for b in bench_fc bench_conv bench_models; do
+for b in bench_fc bench_conv; do
   echo "bench: running $b"
   # OMP_NUM_THREADS: oneDNN's OpenMP runtime, one thread like the others.
   OMP_NUM_THREADS=1 "${pin[@]}" "$build/bench/$b" --benchmark_out="$build/$b.json" --benchmark_out_format=json \
@@ -88,17 +88,30 @@ for b in bench_fc bench_conv bench_models; do
   parts+=("$build/$b.json")
 done
 
-if [ "$litert" -eq 1 ]; then
-  bash scripts/setup-litert.sh "$build/litert"
-  for variant in compat relaxed-simd; do
-    echo "bench: LiteRT ($variant)"
-    lit_args=(--out "$build/litert_$variant.json" --litert "$build/litert" --build "$variant"
-              --repetitions "$repetitions")
-    [ -n "$filter" ] && lit_args+=(--filter "$filter")
-    "${pin[@]}" node bench/litert_latency.mjs "${lit_args[@]}"
-    parts+=("$build/litert_$variant.json")
-  done
-fi
+# Whole models: qtl and LiteRT take turns, one repetition each per round, so
+# that both sides of the ratio meet the same moments of a shared machine; the
+# report takes the median over the rounds.
+model_args=()
+for a in "${bench_args[@]}"; do
+  case "$a" in --benchmark_repetitions=*) ;; *) model_args+=("$a") ;; esac
+done
+[ "$litert" -eq 1 ] && bash scripts/setup-litert.sh "$build/litert"
+for round in $(seq 1 "$repetitions"); do
+  echo "bench: whole models, round $round of $repetitions"
+  "${pin[@]}" "$build/bench/bench_models" --benchmark_out="$build/bench_models_$round.json" \
+    --benchmark_out_format=json --benchmark_counters_tabular=true "${model_args[@]}"
+  parts+=("$build/bench_models_$round.json")
+  if [ "$litert" -eq 1 ]; then
+    for variant in compat relaxed-simd; do
+      echo "bench: LiteRT ($variant)"
+      lit_args=(--out "$build/litert_${variant}_$round.json" --litert "$build/litert" --build "$variant"
+                --repetitions 1)
+      [ -n "$filter" ] && lit_args+=(--filter "$filter")
+      "${pin[@]}" node bench/litert_latency.mjs "${lit_args[@]}"
+      parts+=("$build/litert_${variant}_$round.json")
+    done
+  fi
+done
 
 "$python" scripts/bench-report.py merge "$out" "${parts[@]}"
 echo "bench: results in $out"

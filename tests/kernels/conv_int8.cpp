@@ -26,6 +26,7 @@
 //    "every kernel" = the real kernel where this CPU runs it, plus the portable
 //    replay of each kernel's layout (conv_int8_emulated) on every machine;
 //  - threads = 1, 2, 3 and caller scratch give identical bytes;
+//  - short kernel rows (first layers) with exact-size input and scratch;
 //  - CONV_2D's prepare/eval route ungrouped int8 convolutions here;
 //  - the error paths.
 
@@ -252,6 +253,47 @@ TEST_CASE("conv_int8: threads and caller scratch give the same bytes") {
     }
     CHECK(conv_int8_scratch_bytes(packed, 3) == 3 * packed.tile_bytes());
     CHECK(conv_int8_scratch_bytes(packed, 1000) == packed.tiles() * packed.tile_bytes());
+}
+
+TEST_CASE("conv_int8: short kernel rows (first layers) stay inside exact-size input and scratch") {
+    // Kernel rows of at most 16 taps are widened 16 at a time, the surplus
+    // overwritten by the next run or row; near the end of the input the
+    // exact copy takes over.  Exact-size buffers let AddressSanitizer (CI's
+    // sanitizer build) see any read or write past them.
+    std::mt19937 rng(7006);
+    using ops::padding;
+    const fused_activation none = fused_activation::none;
+    const std::vector<conv_case> cases = {
+        {1, 17, 15, 3, 32, 3, 3, 2, 2, 1, 1, padding::same, none, true},   // first layer, runs of 9
+        {1, 5, 5, 3, 8, 3, 3, 1, 1, 1, 1, padding::valid, none, false},    // the last pixels read near the end
+        {2, 6, 7, 1, 4, 3, 3, 1, 1, 1, 1, padding::valid, none, true},     // runs of 3, batch 2
+        {1, 9, 8, 5, 6, 2, 3, 1, 1, 2, 1, padding::same, none, false},     // runs of 15, dilation 2 in height
+        {1, 6, 5, 16, 9, 3, 1, 1, 2, 1, 1, padding::valid, none, true},    // runs of exactly 16
+        {1, 4, 40, 2, 5, 1, 7, 1, 3, 1, 1, padding::same, none, false},    // one kernel row of 14
+        // 3364 pixels, 2 tiles: the first tile ends on a widened row whose surplus
+        // passes the tile's rows by 24 bytes.
+        {1, 60, 60, 1, 4, 3, 3, 1, 1, 1, 1, padding::valid, none, false},
+    };
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        conv_data data(rng, c);
+        const std::vector<std::int8_t> expected = data.reference();
+        const conv_int8_spec spec = data.spec();
+        for (const gemm_int8_isa isa : all_gemm_int8_isas) {
+            CAPTURE(to_string(isa));
+            const conv_int8_packed packed = pack_conv_int8(spec, isa);
+            std::vector<std::int8_t> out(expected.size(), 0x5A);
+            std::vector<std::byte, aligned_allocator<std::byte>> scratch(conv_int8_scratch_bytes(packed),
+                                                                         std::byte{0x7F});
+            if (gemm_int8_isa_supported(isa)) {
+                conv_int8(packed, data.input, out, {1, scratch});
+                CHECK(out == expected);
+            }
+            std::fill(out.begin(), out.end(), std::int8_t{0x5A});
+            conv_int8_emulated(packed, data.input, out, {1, scratch});
+            CHECK(out == expected);
+        }
+    }
 }
 
 TEST_CASE("conv_int8: tiles stay near the target size and cover every pixel") {

@@ -38,6 +38,7 @@
 #include <limits>
 #include <span>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "qtl/core/error.hpp"
@@ -86,8 +87,8 @@ struct conv_int8_packed {
     std::size_t element_bytes() const noexcept {
         return gemm.geometry.a_int16 ? sizeof(std::int16_t) : sizeof(std::uint8_t);
     }
-    // One tile's im2col rows, rounded up to whole cache lines.
-    std::size_t tile_bytes() const noexcept { return (tile_pixels * gemm.k_padded() * element_bytes() + 63) / 64 * 64; }
+    // One tile's im2col rows and what the im2col may write past them, rounded up to whole cache lines.
+    std::size_t tile_bytes() const noexcept;
 };
 
 // Target size of one tile's im2col rows.  Every column block re-reads the
@@ -189,6 +190,70 @@ inline void to_kernel_form(const std::int8_t* src, std::size_t n, std::int16_t* 
     for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
+#if defined(__SSE2__)
+// The 16 values at src as int16 at dst, whatever part of them is wanted:
+// callers write in order, so later values overwrite the surplus.  Two
+// 16-byte stores (a 32-byte one, where AVX2 has it, measured no faster: it
+// crosses a cache line more often).
+inline void widen16_over(const std::int8_t* src, std::int16_t* dst) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 8), _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8));
+}
+#endif
+
+// Bytes a tile's im2col may write past its last row (conv_int8_im2col_inside).
+inline constexpr std::size_t conv_int8_im2col_overrun_bytes = 16 * sizeof(std::int16_t);
+
+// im2col rows of `pixels` consecutive output pixels of one output row whose
+// taps all lie inside the image, with dilation_width 1: each kernel row's
+// taps are one contiguous input run.  `src` is the first pixel's top-left
+// tap; the next pixel's is src_step further, the next kernel row's
+// row_pitch.  A loop of its own so that the per-pixel bookkeeping of the
+// general case (coordinates, bounds) stays out of the way: first layers
+// (runs of 9) spent most of their im2col time there.
+//
+// int16 runs of at most 16 (first layers: 3x3 taps x 3 channels) are
+// widened 16 at a time, in order: each run overwrites the surplus of the one
+// before, the padding is zeroed after the last, and what passes the row
+// (at most 16 values) lands in the next row, written after this one, or,
+// for a tile's last row, in the conv_int8_im2col_overrun_bytes the scratch
+// keeps past its rows.  The 16-byte reads stay before input_end.
+template <class AElem>
+void conv_int8_im2col_inside(const std::int8_t* src, const std::int8_t* input_end, std::size_t pixels,
+                             std::size_t src_step, std::size_t row_pitch, std::size_t kernel_rows, std::size_t run,
+                             std::size_t k, std::size_t k_padded, AElem* dst) noexcept {
+    std::size_t p = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<AElem, std::int16_t>) {
+        const std::size_t last_run = (kernel_rows - 1) * row_pitch;
+        if (run <= 16 && k_padded - k < 2)
+            for (; p < pixels && input_end - (src + last_run) >= 16; ++p, src += src_step, dst += k_padded) {
+                const std::int8_t* tap = src;
+                AElem* to = dst;
+                for (std::size_t ky = 0; ky < kernel_rows; ++ky, tap += row_pitch, to += run) widen16_over(tap, to);
+                // The padding (under 2 values: int16 rows are VPMADDWD's, k-groups of 2) as 8 zeros,
+                // inside the same surplus; a loop here would compile to a memset call per row.
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_setzero_si128());
+            }
+    }
+#endif
+    for (; p < pixels; ++p, src += src_step, dst += k_padded) {
+        zero_row_padding(dst, k, k_padded);  // first: it may store over [0, k)
+        const std::int8_t* tap = src;
+        AElem* to = dst;
+        for (std::size_t ky = 0; ky < kernel_rows; ++ky, tap += row_pitch, to += run) to_kernel_form(tap, run, to);
+    }
+}
+
+}  // namespace detail
+
+inline std::size_t conv_int8_packed::tile_bytes() const noexcept {
+    return (tile_pixels * gemm.k_padded() * element_bytes() + detail::conv_int8_im2col_overrun_bytes + 63) / 64 * 64;
+}
+
+namespace detail {
+
 // im2col rows for output pixels [first, first + count): row r holds pixel
 // first + r's taps in [ky][kx][i] order (the filter's), then zeros up to
 // k_padded.  `pad` is the input zero point in the kernel's form.
@@ -198,39 +263,59 @@ void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::s
     const std::size_t c = s.channels, kw = s.kernel_width, k = s.taps();
     const std::size_t run = kw * c;  // one kernel row's taps
     const std::size_t image = s.height * s.width * c;
+    const std::int8_t* input_end = input + s.batches * image;
     const auto h = std::ptrdiff_t(s.height), w = std::ptrdiff_t(s.width);
+    const std::ptrdiff_t kernel_span_y = std::ptrdiff_t((s.kernel_height - 1) * s.dilation_height);
+    // Output columns whose taps all lie inside horizontally: x0 >= 0 (ox >= first_inside)
+    // and x0 + kw - 1 < w (ox <= last_inside); dilation 1 only.
+    const std::ptrdiff_t sw = std::ptrdiff_t(s.stride_width), pad_left = std::ptrdiff_t(s.pad_left);
+    const std::ptrdiff_t first_inside = (pad_left + sw - 1) / sw;
+    const std::ptrdiff_t last_inside =
+        w - std::ptrdiff_t(kw) + pad_left >= 0 ? (w - std::ptrdiff_t(kw) + pad_left) / sw : -1;
     std::size_t ox = first % s.out_width;
     std::size_t oy = first / s.out_width % s.out_height;
     std::size_t n = first / (s.out_width * s.out_height);
-    for (std::size_t r = 0; r < count; ++r) {
+    for (std::size_t r = 0; r < count;) {
         AElem* dst = out + r * k_padded;
-        zero_row_padding(dst, k, k_padded);  // first: it may store over [0, k)
         const std::int8_t* in = input + n * image;
         const std::ptrdiff_t y0 = std::ptrdiff_t(oy * s.stride_height) - std::ptrdiff_t(s.pad_top);
         const std::ptrdiff_t x0 = std::ptrdiff_t(ox * s.stride_width) - std::ptrdiff_t(s.pad_left);
-        const std::ptrdiff_t x_last = x0 + std::ptrdiff_t((kw - 1) * s.dilation_width);
-        // Interior pixels with dilation 1: a kernel row is one contiguous input run.
-        const bool contiguous = s.dilation_width == 1 && x0 >= 0 && x_last < w;
-        for (std::size_t ky = 0; ky < s.kernel_height; ++ky, dst += run) {
-            const std::ptrdiff_t y = y0 + std::ptrdiff_t(ky * s.dilation_height);
-            if (y < 0 || y >= h) {
-                std::fill(dst, dst + run, pad);
-                continue;
-            }
-            const std::int8_t* row = in + std::size_t(y) * s.width * c;
-            if (contiguous) {
-                to_kernel_form(row + std::size_t(x0) * c, run, dst);
-                continue;
-            }
-            for (std::size_t kx = 0; kx < kw; ++kx) {
-                const std::ptrdiff_t x = x0 + std::ptrdiff_t(kx * s.dilation_width);
-                if (x < 0 || x >= w)
-                    std::fill(dst + kx * c, dst + (kx + 1) * c, pad);
-                else
-                    to_kernel_form(row + std::size_t(x) * c, c, dst + kx * c);
+        std::size_t done = 1;
+        if (s.dilation_width == 1 && y0 >= 0 && y0 + kernel_span_y < h && std::ptrdiff_t(ox) >= first_inside &&
+            std::ptrdiff_t(ox) <= last_inside) {
+            // The rest of this output row's inside pixels, within the tile.
+            done = std::min({count - r, s.out_width - ox, std::size_t(last_inside - std::ptrdiff_t(ox)) + 1});
+            conv_int8_im2col_inside(in + (std::size_t(y0) * s.width + std::size_t(x0)) * c, input_end, done,
+                                    s.stride_width * c, s.dilation_height * s.width * c, s.kernel_height, run, k,
+                                    k_padded, dst);
+        } else {
+            zero_row_padding(dst, k, k_padded);  // first: it may store over [0, k)
+            const std::ptrdiff_t x_last = x0 + std::ptrdiff_t((kw - 1) * s.dilation_width);
+            // Pixels with dilation 1 whose kernel rows lie inside horizontally: one contiguous run each.
+            const bool contiguous = s.dilation_width == 1 && x0 >= 0 && x_last < w;
+            for (std::size_t ky = 0; ky < s.kernel_height; ++ky, dst += run) {
+                const std::ptrdiff_t y = y0 + std::ptrdiff_t(ky * s.dilation_height);
+                if (y < 0 || y >= h) {
+                    std::fill(dst, dst + run, pad);
+                    continue;
+                }
+                const std::int8_t* row = in + std::size_t(y) * s.width * c;
+                if (contiguous) {
+                    to_kernel_form(row + std::size_t(x0) * c, run, dst);
+                    continue;
+                }
+                for (std::size_t kx = 0; kx < kw; ++kx) {
+                    const std::ptrdiff_t x = x0 + std::ptrdiff_t(kx * s.dilation_width);
+                    if (x < 0 || x >= w)
+                        std::fill(dst + kx * c, dst + (kx + 1) * c, pad);
+                    else
+                        to_kernel_form(row + std::size_t(x) * c, c, dst + kx * c);
+                }
             }
         }
-        if (++ox == s.out_width) {
+        r += done;
+        ox += done;
+        if (ox == s.out_width) {
             ox = 0;
             if (++oy == s.out_height) {
                 oy = 0;
@@ -282,7 +367,8 @@ inline conv_int8_packed pack_conv_int8(const conv_int8_spec& spec, gemm_int8_isa
           " for the ", to_string(isa), " kernel");
     const std::size_t row_bytes = p.gemm.k_padded() * p.element_bytes();
     const std::size_t rows = std::size_t(geo.tile_rows);
-    std::size_t tile = std::max(conv_int8_tile_target_bytes / row_bytes / rows, std::size_t{1}) * rows;
+    const std::size_t budget = conv_int8_tile_target_bytes - detail::conv_int8_im2col_overrun_bytes;
+    std::size_t tile = std::max(budget / row_bytes / rows, std::size_t{1}) * rows;
     p.tile_pixels = std::min(tile, spec.shape.out_pixels());
     return p;
 }
