@@ -126,7 +126,9 @@ struct conv_data {
 };
 
 // Every kernel (real where supported, emulated everywhere) == the reference.
-void check_every_kernel(std::mt19937& rng, const conv_case& c) {
+// `exact_scratch`: the caller's scratch, exactly conv_int8_scratch_bytes and
+// filled with junk, instead of the per-thread buffer.
+void check_every_kernel(std::mt19937& rng, const conv_case& c, bool exact_scratch = false) {
     INFO(describe(c));
     conv_data data(rng, c);
     const std::vector<std::int8_t> expected = data.reference();
@@ -134,13 +136,16 @@ void check_every_kernel(std::mt19937& rng, const conv_case& c) {
     for (const gemm_int8_isa isa : all_gemm_int8_isas) {
         CAPTURE(to_string(isa));
         const conv_int8_packed packed = pack_conv_int8(spec, isa);
+        std::vector<std::byte, aligned_allocator<std::byte>> scratch;
+        if (exact_scratch) scratch.assign(conv_int8_scratch_bytes(packed), std::byte{0x7F});
+        const conv_int8_options options{1, scratch};
         std::vector<std::int8_t> out(expected.size(), 0x5A);
         if (gemm_int8_isa_supported(isa)) {
-            conv_int8(packed, data.input, out);
+            conv_int8(packed, data.input, out, options);
             CHECK(out == expected);
         }
         std::fill(out.begin(), out.end(), std::int8_t{0x5A});
-        conv_int8_emulated(packed, data.input, out);
+        conv_int8_emulated(packed, data.input, out, options);
         CHECK(out == expected);
     }
 }
@@ -274,26 +279,7 @@ TEST_CASE("conv_int8: short kernel rows (first layers) stay inside exact-size in
         // passes the tile's rows by 24 bytes.
         {1, 60, 60, 1, 4, 3, 3, 1, 1, 1, 1, padding::valid, none, false},
     };
-    for (const conv_case& c : cases) {
-        INFO(describe(c));
-        conv_data data(rng, c);
-        const std::vector<std::int8_t> expected = data.reference();
-        const conv_int8_spec spec = data.spec();
-        for (const gemm_int8_isa isa : all_gemm_int8_isas) {
-            CAPTURE(to_string(isa));
-            const conv_int8_packed packed = pack_conv_int8(spec, isa);
-            std::vector<std::int8_t> out(expected.size(), 0x5A);
-            std::vector<std::byte, aligned_allocator<std::byte>> scratch(conv_int8_scratch_bytes(packed),
-                                                                         std::byte{0x7F});
-            if (gemm_int8_isa_supported(isa)) {
-                conv_int8(packed, data.input, out, {1, scratch});
-                CHECK(out == expected);
-            }
-            std::fill(out.begin(), out.end(), std::int8_t{0x5A});
-            conv_int8_emulated(packed, data.input, out, {1, scratch});
-            CHECK(out == expected);
-        }
-    }
+    for (const conv_case& c : cases) check_every_kernel(rng, c, true);
 }
 
 TEST_CASE("conv_int8: tiles stay near the target size and cover every pixel") {
