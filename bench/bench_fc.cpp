@@ -268,13 +268,13 @@ __attribute__((target("avx2,avxvnni"))) std::int64_t vpdpbusd_ymm_chains(std::in
 //  - vpmaddwd_ymm_chains: VPMADDWD alone into 12 registers, the rate of the
 //    int16 multipliers themselves (16 multiply-accumulates an instruction);
 //  - vpmaddwd_vpaddd_ymm_chains: what an exact kernel must issue, one VPMADDWD
-//    and one VPADDD into 12 accumulators per 16 multiply-accumulates (products
+//    and one VPADDD into 11 accumulators per 16 multiply-accumulates (products
 //    alternate between ymm14/15, renamed, so no chain runs through them);
 //  - vpmaddubsw_ymm_chains: the saturating mix (VPMADDUBSW u8 x s8 into int16
 //    pair sums, VPMADDWD by ones, VPADDD) that oneDNN's AVX2 int8 kernels use:
 //    32 multiply-accumulates per three instructions, inexact when a pair sum
 //    passes 32767.
-// Operands are ymm12/ymm13 (ymm11 holds the int16 ones).
+// Operands are ymm12/ymm13 (ymm11 holds the int16 ones, set by QTL_BENCH_YMM_LOOP).
 #define QTL_BENCH_MADD(product, acc) \
     "vpmaddwd %%ymm13, %%ymm12, %%" product "\n\t vpaddd %%" product ", %%" acc ", %%" acc "\n\t"
 #define QTL_BENCH_MADDUBS(product, acc)                                                              \
@@ -284,65 +284,49 @@ __attribute__((target("avx2,avxvnni"))) std::int64_t vpdpbusd_ymm_chains(std::in
     "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
         "xmm13", "xmm14", "xmm15"
 
+// Runs `body` `iterations` times, with ymm12/ymm13 all ones and ymm11 the
+// int16 ones.
+#define QTL_BENCH_YMM_LOOP(iterations, body)                                                        \
+    __asm__ volatile("vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"  \
+                     "vpcmpeqw %%ymm11, %%ymm11, %%ymm11\n\t vpsrlw $15, %%ymm11, %%ymm11\n\t"         \
+                     "1:\n\t" body "dec %0\n\t jnz 1b\n\t vzeroupper"                                   \
+                     : "+r"(iterations)                                                               \
+                     :                                                                                \
+                     : QTL_BENCH_YMM_CLOBBERS)
+
 __attribute__((target("avx2"))) std::int64_t vpmaddwd_ymm_chains(std::int64_t iterations) {
     const std::int64_t n = iterations;
-    __asm__ volatile(
-        "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
-        "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
-        "1:\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm0\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm1\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm2\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm3\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm4\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm5\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm6\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm7\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm8\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm9\n\t"
-        "vpmaddwd %%ymm13, %%ymm12, %%ymm10\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm11\n\t"
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        "vzeroupper"
-        : "+r"(iterations)
-        :
-        : QTL_BENCH_YMM_CLOBBERS);
+    QTL_BENCH_YMM_LOOP(iterations,
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm0\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm1\n\t"
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm2\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm3\n\t"
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm4\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm5\n\t"
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm6\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm7\n\t"
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm8\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm9\n\t"
+                       "vpmaddwd %%ymm13, %%ymm12, %%ymm10\n\t vpmaddwd %%ymm13, %%ymm12, %%ymm14\n\t");
     return n * 12;
 }
 
 __attribute__((target("avx2"))) std::int64_t vpmaddwd_vpaddd_ymm_chains(std::int64_t iterations) {
     const std::int64_t n = iterations;
-    __asm__ volatile(
-        "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
-        "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
-        "1:\n\t" QTL_BENCH_MADD("ymm14", "ymm0") QTL_BENCH_MADD("ymm15", "ymm1") QTL_BENCH_MADD("ymm14", "ymm2")
-            QTL_BENCH_MADD("ymm15", "ymm3") QTL_BENCH_MADD("ymm14", "ymm4") QTL_BENCH_MADD("ymm15", "ymm5")
-                QTL_BENCH_MADD("ymm14", "ymm6") QTL_BENCH_MADD("ymm15", "ymm7") QTL_BENCH_MADD("ymm14", "ymm8")
-                    QTL_BENCH_MADD("ymm15", "ymm9") QTL_BENCH_MADD("ymm14", "ymm10") QTL_BENCH_MADD("ymm15", "ymm11")
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        "vzeroupper"
-        : "+r"(iterations)
-        :
-        : QTL_BENCH_YMM_CLOBBERS);
-    return n * 12;
+    QTL_BENCH_YMM_LOOP(iterations, QTL_BENCH_MADD("ymm14", "ymm0") QTL_BENCH_MADD("ymm15", "ymm1")
+                                       QTL_BENCH_MADD("ymm14", "ymm2") QTL_BENCH_MADD("ymm15", "ymm3")
+                                           QTL_BENCH_MADD("ymm14", "ymm4") QTL_BENCH_MADD("ymm15", "ymm5")
+                                               QTL_BENCH_MADD("ymm14", "ymm6") QTL_BENCH_MADD("ymm15", "ymm7")
+                                                   QTL_BENCH_MADD("ymm14", "ymm8") QTL_BENCH_MADD("ymm15", "ymm9")
+                                                       QTL_BENCH_MADD("ymm14", "ymm10"));
+    return n * 11;
 }
 
 // Six accumulators (ymm0-5), products in ymm6-10 and ymm14.
 __attribute__((target("avx2"))) std::int64_t vpmaddubsw_ymm_chains(std::int64_t iterations) {
     const std::int64_t n = iterations;
-    __asm__ volatile(
-        "vpcmpeqd %%ymm12, %%ymm12, %%ymm12\n\t"
-        "vpcmpeqd %%ymm13, %%ymm13, %%ymm13\n\t"
-        "vpcmpeqw %%ymm11, %%ymm11, %%ymm11\n\t"
-        "vpsrlw $15, %%ymm11, %%ymm11\n\t"
-        "1:\n\t" QTL_BENCH_MADDUBS("ymm6", "ymm0") QTL_BENCH_MADDUBS("ymm7", "ymm1")
-            QTL_BENCH_MADDUBS("ymm8", "ymm2") QTL_BENCH_MADDUBS("ymm9", "ymm3") QTL_BENCH_MADDUBS("ymm10", "ymm4")
-                QTL_BENCH_MADDUBS("ymm14", "ymm5")
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        "vzeroupper"
-        : "+r"(iterations)
-        :
-        : QTL_BENCH_YMM_CLOBBERS);
+    QTL_BENCH_YMM_LOOP(iterations, QTL_BENCH_MADDUBS("ymm6", "ymm0") QTL_BENCH_MADDUBS("ymm7", "ymm1")
+                                       QTL_BENCH_MADDUBS("ymm8", "ymm2") QTL_BENCH_MADDUBS("ymm9", "ymm3")
+                                           QTL_BENCH_MADDUBS("ymm10", "ymm4") QTL_BENCH_MADDUBS("ymm14", "ymm5"));
     return n * 6;
 }
 #undef QTL_BENCH_MADD
+#undef QTL_BENCH_YMM_LOOP
 #undef QTL_BENCH_MADDUBS
 #undef QTL_BENCH_YMM_CLOBBERS
 
