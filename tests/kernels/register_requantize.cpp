@@ -12,9 +12,9 @@
 
 #include "qtl/kernels/register_requantize.hpp"
 
-// kernels/register_requantize: the per-lane constants, and the AVX2 register
+// kernels/register_requantize: the per-lane constants, the AVX2 register
 // stage in its three forms (one vector, two narrowed together, four narrowed
-// together) against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
+// together) and the 16-lane AVX-512 stage, against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
 // every lane meeting every multiplier.
@@ -31,6 +31,36 @@ std::int8_t gemmlowp_requantize(std::int32_t acc, qtl::quantized_multiplier qm, 
     const std::int64_t y = std::int64_t{scaled} + out.output_zero_point;
     return static_cast<std::int8_t>(std::clamp<std::int64_t>(y, out.activation_min, out.activation_max));
 }
+
+constexpr std::int32_t int32_lo = std::numeric_limits<std::int32_t>::min();
+constexpr std::int32_t int32_hi = std::numeric_limits<std::int32_t>::max();
+
+// Edge values and random ones, a multiple of 8 of them.
+std::vector<std::int32_t> edge_accumulators() {
+    constexpr std::int32_t lo = int32_lo, hi = int32_hi;
+    std::mt19937 rng(31);
+    std::vector<std::int32_t> values{lo, lo + 1, lo + 2, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -65537, -65536,
+                                     -32769, -256, -255, -129, -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256,
+                                     32767, 65535, 65536, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, hi - 2, hi - 1, hi};
+    for (int i = 0; i < 160; ++i) values.push_back(static_cast<std::int32_t>(rng()));
+    for (int i = 0; i < 40; ++i) values.push_back(std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng));
+    while (values.size() % 8 != 0) values.push_back(0);
+    return values;
+}
+
+// 16 lanes' multipliers with `shift`, but lane 7 (m 0, shift 0) and lane 12 (the opposite shift).
+std::vector<qtl::quantized_multiplier> lane_multipliers(int shift) {
+    constexpr std::int32_t hi = int32_hi;
+    const std::int32_t multipliers[16] = {1 << 30,    (1 << 30) + 1, hi,         hi - 1,     1518500250, 1276901417,
+                                          1732546160, 0,             1073741825, 2147483000, 1500000000, 1 << 30,
+                                          hi,         1234567890,    0,          1999999999};
+    std::vector<qtl::quantized_multiplier> qms;
+    for (int l = 0; l < 16; ++l)
+        qms.push_back({multipliers[l], l == 7 ? 0 : l == 12 ? std::clamp(-shift, -31, 30) : shift});
+    return qms;
+}
+
+const qtl::requantize_params output_params[] = {{0, -128, 127}, {-5, -20, 30}, {127, 127, 127}, {-128, -128, -100}};
 
 }  // namespace
 
@@ -53,37 +83,24 @@ TEST_CASE("register_requantize: constants per lane, per-tensor replicated, paddi
     CHECK(t.multiplier_odd == std::vector<std::int32_t>{1 << 30, 0, 0, 0});
     CHECK(t.right == std::vector<std::int32_t>{1, 1, 1, 0});
 
-    const std::vector<qtl::quantized_multiplier> saturating{{1 << 30, 0}, {std::numeric_limits<std::int32_t>::min(), 0}};
+    const std::vector<qtl::quantized_multiplier> saturating{{1 << 30, 0}, {int32_lo, 0}};
     CHECK_FALSE(make_register_requantize_constants(saturating, 2, 8).usable);
 }
 
 #if QTL_KERNELS_X86_TARGETS
 TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equals gemmlowp on edge values") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
-    constexpr std::int32_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
-    std::mt19937 rng(31);
-    std::vector<std::int32_t> values{lo, lo + 1, lo + 2, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -65537, -65536,
-                                     -32769, -256, -255, -129, -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256,
-                                     32767, 65535, 65536, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, hi - 2, hi - 1, hi};
-    for (int i = 0; i < 160; ++i) values.push_back(static_cast<std::int32_t>(rng()));
-    for (int i = 0; i < 40; ++i) values.push_back(std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng));
-    while (values.size() % 8 != 0) values.push_back(0);
-    // Lanes 0-7: channels [0, 8); lanes 8-15 (two_to_bytes' second vector): channels [8, 16).
-    const std::int32_t multipliers[16] = {1 << 30,    (1 << 30) + 1, hi,         hi - 1,        1518500250, 1276901417,
-                                          1732546160, 0,             1073741825, 2147483000,    1500000000, 1 << 30,
-                                          hi,         1234567890,    0,          1999999999};
-    for (const qtl::requantize_params out : {qtl::requantize_params{0, -128, 127}, qtl::requantize_params{-5, -20, 30},
-                                             qtl::requantize_params{127, 127, 127}, qtl::requantize_params{-128, -128, -100}})
+    const std::vector<std::int32_t> values = edge_accumulators();
+    for (const qtl::requantize_params out : output_params)
         for (int shift = -31; shift <= 30; ++shift) {
             CAPTURE(shift);
             CAPTURE(out.output_zero_point);
-            std::vector<qtl::quantized_multiplier> qms;
-            for (int l = 0; l < 16; ++l)  // lane 7: m 0, shift 0; lane 12: the opposite shift
-                qms.push_back({multipliers[l], l == 7 ? 0 : l == 12 ? std::clamp(-shift, -31, 30) : shift});
+            const std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);
             const auto c = make_register_requantize_constants(qms, 16, 16);
             REQUIRE(c.usable);
             std::size_t checked = 0, wrong = 0;
             std::string first_wrong;
+            // Lanes 0-7: channels [0, 8); lanes 8-15 (two_to_bytes' second vector): channels [8, 16).
             for (std::size_t i = 0; i < values.size(); i += 8)
                 for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
                     std::int32_t acc[32];
@@ -105,5 +122,39 @@ TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equal
             CHECK(checked == values.size() * 32);
             CHECK(wrong == 0);
         }
+}
+
+TEST_CASE("register_requantize: the AVX-512 stage (16 lanes) equals gemmlowp on edge values") {
+    const auto f = qtl::kernels::detect_cpu_features();
+    if (!(f.avx512f && f.avx512bw)) {
+        MESSAGE("no AVX-512BW on this CPU: the 16-lane stage is not run");
+        return;
+    }
+    const std::vector<std::int32_t> values = edge_accumulators();
+    std::size_t checked = 0, wrong = 0;
+    for (const qtl::requantize_params out : output_params)
+        for (int shift = -31; shift <= 30; ++shift) {
+            const std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);
+            const auto c = make_register_requantize_constants(qms, 16, 16);
+            REQUIRE(c.usable);
+            for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
+                std::int32_t acc[16];
+                for (std::size_t l = 0; l < 16; ++l) acc[l] = values[(start + l) % values.size()];
+                std::int8_t bytes[16];
+                qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, bytes);
+                for (std::size_t l = 0; l < 16; ++l) {
+                    const std::int8_t expected = gemmlowp_requantize(acc[l], qms[l], out);
+                    ++checked;
+                    if (bytes[l] != expected && wrong++ == 0) {
+                        CAPTURE(shift);
+                        CAPTURE(out.output_zero_point);
+                        FAIL_CHECK("acc " << acc[l] << " lane " << l << ": expected " << int(expected) << ", got "
+                                          << int(bytes[l]));
+                    }
+                }
+            }
+        }
+    CHECK(checked == values.size() * 16 * 62 * 4);
+    CHECK(wrong == 0);
 }
 #endif

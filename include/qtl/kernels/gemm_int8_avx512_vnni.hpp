@@ -1,20 +1,23 @@
 #pragma once
 // int8 GEMM kernel for AVX-512 VNNI: EVEX VPDPBUSD on zmm, 16 columns x 4 k
-// per instruction; 4 rows x 4 vectors = 16 independent accumulators (two
-// VPDPBUSD per cycle need 10 or more to hide a 5-cycle latency), one row
-// with 3 k-groups in flight x 4 vectors.  N tails end in masked stores.
+// per instruction; 6 rows x 4 vectors = 24 independent accumulators (two
+// VPDPBUSD per cycle need 10 or more to hide a 5-cycle latency; more rows
+// per weight load leave more load slots to the broadcasts), one row with 3
+// k-groups in flight x 4 vectors.  N tails end in masked stores.
 //
 // Compiled in a target region (GCC/clang), so a plain x86-64 build carries it
-// and gemm_int8.hpp picks it at run time by CPUID.  The epilogue is fused on
-// the accumulator registers (xsimd avx512bw batches, qtl's fixed-point stage)
-// when the compile target has AVX-512BW (e.g. -march=native on such a CPU);
-// otherwise it goes through memory (spill_epilogue).
+// and gemm_int8.hpp picks it at run time by CPUID.  The epilogue runs on the
+// accumulator registers: lane_epilogue (register_requantize.hpp's 16-lane
+// stage, in any x86-64 build) for double rounding without an INT32_MIN
+// multiplier; otherwise xsimd avx512bw batches of qtl's fixed-point stage
+// when the compile target has AVX-512BW, or through memory (spill_epilogue).
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
@@ -23,6 +26,7 @@
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8_packing.hpp"
+#include "qtl/kernels/register_requantize.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
 #include <immintrin.h>
@@ -111,6 +115,8 @@ struct ops {
 
     static vec zero() noexcept { return _mm512_setzero_si512(); }
     static wvec load_weights(const std::int8_t* p) noexcept { return _mm512_loadu_si512(p); }
+    // See gemm_int8_tile: a weight vector every row of the tile multiplies.
+    static void keep_in_register(wvec& w) noexcept { __asm__("" : "+v"(w)); }
     // a[k..k+3] (as u8) in every 32-bit lane.
     static bvec broadcast(const std::uint8_t* p) noexcept {
         std::int32_t four;
@@ -125,10 +131,43 @@ struct ops {
 
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
 
+// Double rounding with no INT32_MIN multiplier (every TFLite model's case):
+// bias, then the 16-lane register stage of register_requantize.hpp, about a
+// third of zmm_epilogue's instructions (which shapes with a short k, such as
+// a first conv layer or a 1x1 conv of 128 channels, spend most time in).
+template <bool LeftShifts>
+class lane_epilogue {
+public:
+    explicit lane_epilogue(const gemm_int8_packed& p) noexcept
+        : bias_(p.bias.data()), stage_(p.lane_requantize, p.output) {}
+
+    // Out of line, like zmm_epilogue::store.
+    QTL_KERNELS_NOINLINE void store(__m512i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
+        const __m512i r = stage_(_mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col)), col);
+        if (count == 16)  // within int8: the truncating narrow is exact
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(r));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), r);
+    }
+
+private:
+    const std::int32_t* bias_;
+    register_requantize_avx512::register_stage<LeftShifts> stage_;
+};
+
 template <class Policy>
 void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
                                   std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
     const auto* rows = static_cast<const std::uint8_t*>(a);
+    if constexpr (std::is_same_v<Policy, double_rounding>) {
+        if (packed.lane_requantize.usable) {
+            if (packed.lane_requantize.left_shifts)
+                gemm_int8_blocks<ops, lane_epilogue<true>>(packed, rows, m, out, ldc, block_begin, block_end);
+            else
+                gemm_int8_blocks<ops, lane_epilogue<false>>(packed, rows, m, out, ldc, block_begin, block_end);
+            return;
+        }
+    }
 #if QTL_DETAIL_GEMM_INT8_ZMM_FUSED
     using per_channel = detail::zmm_epilogue<Policy, true>;
     using per_tensor = detail::zmm_epilogue<Policy, false>;

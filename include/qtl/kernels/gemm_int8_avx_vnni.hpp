@@ -53,6 +53,8 @@ struct ops {
     static wvec load_weights(const std::int8_t* p) noexcept {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     }
+    // See gemm_int8_tile: a weight vector every row of the tile multiplies.
+    static void keep_in_register(wvec& w) noexcept { __asm__("" : "+x"(w)); }
     // a[k..k+3] (as u8) in every 32-bit lane.
     static bvec broadcast(const std::uint8_t* p) noexcept {
         std::int32_t four;

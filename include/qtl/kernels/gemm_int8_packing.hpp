@@ -85,14 +85,14 @@ struct gemm_int8_geometry {
     constexpr int block_columns() const noexcept { return lanes * block_vectors; }
 };
 
-// Register budgets: 32 zmm for AVX-512 (16 accumulators + 4 weights + 1
+// Register budgets: 32 zmm for AVX-512 (24 accumulators + 4 weights + 1
 // broadcast), 16 ymm otherwise (AVX-VNNI 12 + 3 + 1; AVX2 8 + 2 + 1 + the
 // VPMADDWD product).  12 or more independent accumulators hide VPDPBUSD's
 // latency at two per cycle; one row (batch-1 FC) gets them from gemv_unroll.
 // The scalar kernel uses a VNNI-shaped layout: its loops are plain C++.
 constexpr gemm_int8_geometry geometry_of(gemm_int8_isa isa) noexcept {
     switch (isa) {
-        case gemm_int8_isa::avx512_vnni: return {16, 4, 4, 4, 3, false, 128};
+        case gemm_int8_isa::avx512_vnni: return {16, 4, 4, 6, 3, false, 128};
         case gemm_int8_isa::avx_vnni: return {8, 4, 3, 4, 4, false, 128};
         case gemm_int8_isa::avx2: return {8, 2, 2, 4, 4, true, 0};
         case gemm_int8_isa::scalar: break;

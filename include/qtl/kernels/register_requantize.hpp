@@ -22,7 +22,9 @@
 // product and take shifts as they come).
 //
 // The stage is compiled in an AVX2 target region, so kernels picked at run
-// time by CPUID use it in any x86-64 build.
+// time by CPUID use it in any x86-64 build.  register_requantize_avx512 is
+// the same stage on 16 lanes (AVX-512F/BW region), for the zmm kernels: half
+// the instructions per output of running the AVX2 stage on each ymm half.
 
 #include <algorithm>
 #include <climits>
@@ -210,6 +212,82 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
+#pragma GCC pop_options
+#endif
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw")
+// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
+// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace qtl::kernels::register_requantize_avx512 {
+
+// register_requantize_avx2::register_stage on the lanes of channels [col, col + 16).
+template <bool LeftShifts>
+class register_stage {
+public:
+    register_stage(const register_requantize_constants& c, const requantize_params& out) noexcept
+        : multiplier_(c.multiplier.data()), multiplier_odd_(c.multiplier_odd.data()), left_(c.left.data()),
+          right_(c.right.data()), mask_(c.mask.data()), half_(c.half.data()),
+          low_(_mm512_set1_epi32(out.activation_min - out.output_zero_point)),
+          high_(_mm512_set1_epi32(out.activation_max - out.output_zero_point)),
+          zero_point_(_mm512_set1_epi32(out.output_zero_point)) {}
+
+    // The whole stage: int32 lanes within the activation range (clamp, then
+    // add the zero point, as qtl's requantize_clamp: no int32 overflow).
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i operator()(__m512i x, std::size_t col) const noexcept {
+        return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(scaled(x, col), low_), high_), zero_point_);
+    }
+
+    // multiply_by_quantized_multiplier<double_rounding>, lane by lane; the
+    // steps of the AVX2 stage, the rounding carry added under a mask.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
+        if constexpr (LeftShifts) x = _mm512_sllv_epi32(x, _mm512_loadu_si512(left_ + col));
+        const __m512i nudge = _mm512_set1_epi64(std::int64_t{1} << 30);
+        const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, _mm512_loadu_si512(multiplier_ + col)), nudge);
+        const __m512i odd = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_loadu_si512(multiplier_odd_ + col)), nudge);
+        const __m512i h =
+            _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+        const __m512i threshold = _mm512_sub_epi32(_mm512_loadu_si512(half_ + col), _mm512_srai_epi32(h, 31));
+        const __m512i remainder = _mm512_and_si512(h, _mm512_loadu_si512(mask_ + col));
+        const __m512i shifted = _mm512_srav_epi32(h, _mm512_loadu_si512(right_ + col));
+        const __mmask16 round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+        return _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1));
+    }
+
+private:
+    const std::int32_t* multiplier_;
+    const std::int32_t* multiplier_odd_;
+    const std::int32_t* left_;
+    const std::int32_t* right_;
+    const std::int32_t* mask_;
+    const std::int32_t* half_;
+    __m512i low_, high_, zero_point_;
+};
+
+// requantize<int8_t, double_rounding> of acc[l], lane l of channels
+// [col, col + 16), into out (for tests).  Needs c.usable.
+inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
+                             const std::int32_t* acc, std::size_t col, std::int8_t* bytes) noexcept {
+    const __m512i x = _mm512_loadu_si512(acc);
+    const __m512i y = c.left_shifts ? register_stage<true>(c, out)(x, col) : register_stage<false>(c, out)(x, col);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), _mm512_cvtepi32_epi8(y));  // within int8: exact
+}
+
+}  // namespace qtl::kernels::register_requantize_avx512
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 #endif  // QTL_KERNELS_X86_TARGETS
