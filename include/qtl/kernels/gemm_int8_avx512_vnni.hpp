@@ -97,6 +97,11 @@ private:
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
+// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
+// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace qtl::kernels::avx512_vnni {
@@ -186,6 +191,7 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 #endif  // QTL_GEMM_INT8_AVX512_VNNI
