@@ -155,6 +155,19 @@ public:
             _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), r);
     }
 
+    // Columns [col, col + count) from a (the first 16) and b, count in (16, 32]:
+    // two independent chains per call, which the core overlaps.
+    QTL_KERNELS_NOINLINE void store2(__m512i a, __m512i b, std::size_t col, std::int8_t* out,
+                                     std::size_t count) const noexcept {
+        const __m512i ra = stage_(_mm512_add_epi32(a, _mm512_loadu_si512(bias_ + col)), col);
+        const __m512i rb = stage_(_mm512_add_epi32(b, _mm512_loadu_si512(bias_ + col + 16)), col + 16);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(ra));
+        if (count == 32)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm512_cvtepi32_epi8(rb));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(out + 16, static_cast<__mmask16>((1u << (count - 16)) - 1), rb);
+    }
+
 private:
     const std::int32_t* bias_;
     register_requantize_avx512::register_stage<LeftShifts> stage_;
