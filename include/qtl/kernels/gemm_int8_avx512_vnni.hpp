@@ -168,6 +168,22 @@ public:
             _mm512_mask_cvtepi32_storeu_epi8(out + 16, static_cast<__mmask16>((1u << (count - 16)) - 1), rb);
     }
 
+    // Columns [col, col + count) from a, b, c, d, count in (48, 64].
+    QTL_KERNELS_NOINLINE void store4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col, std::int8_t* out,
+                                     std::size_t count) const noexcept {
+        const __m512i ra = stage_(_mm512_add_epi32(a, _mm512_loadu_si512(bias_ + col)), col);
+        const __m512i rb = stage_(_mm512_add_epi32(b, _mm512_loadu_si512(bias_ + col + 16)), col + 16);
+        const __m512i rc = stage_(_mm512_add_epi32(c, _mm512_loadu_si512(bias_ + col + 32)), col + 32);
+        const __m512i rd = stage_(_mm512_add_epi32(d, _mm512_loadu_si512(bias_ + col + 48)), col + 48);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(ra));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm512_cvtepi32_epi8(rb));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32), _mm512_cvtepi32_epi8(rc));
+        if (count == 64)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 48), _mm512_cvtepi32_epi8(rd));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(out + 48, static_cast<__mmask16>((1u << (count - 48)) - 1), rd);
+    }
+
 private:
     const std::int32_t* bias_;
     register_requantize_avx512::register_stage<LeftShifts> stage_;

@@ -75,15 +75,31 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
 
     // Unrolled too: an accumulator indexed at run time would keep the whole
     // array in memory, and the compiler would shuffle it through the k loop.
-    // An epilogue with store2 narrows two vectors together (the last vector
-    // of an odd count goes alone); vector v + 1 always holds a real column.
+    // An epilogue with store4 / store2 requantizes four / two vectors of a
+    // row per call (independent chains the core overlaps; the rest go alone);
+    // vector v + 1 always holds a real column.
+    constexpr bool quads = requires(const Epilogue& e, typename Ops::vec x, std::int8_t* o) {
+        e.store4(x, x, x, x, std::size_t{}, o, std::size_t{});
+    };
     constexpr bool pairs = requires(const Epilogue& e, typename Ops::vec x, std::int8_t* o) {
         e.store2(x, x, std::size_t{}, o, std::size_t{});
     };
-    constexpr int paired = pairs ? Vectors / 2 * 2 : 0;
+    constexpr int quadded = quads ? Vectors / 4 * 4 : 0;
+    constexpr int paired = pairs ? quadded + (Vectors - quadded) / 2 * 2 : quadded;
+    if constexpr (quads) {
+#pragma GCC unroll 16
+        for (int v = 0; v < quadded; v += 4) {
+            const std::size_t first = std::size_t(v) * lanes;
+            const std::size_t count = std::min<std::size_t>(4 * lanes, cols - first);
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+                epilogue.store4(acc[r][v], acc[r][v + 1], acc[r][v + 2], acc[r][v + 3], col + first,
+                                out + r * ldc + first, count);
+        }
+    }
     if constexpr (pairs) {
 #pragma GCC unroll 16
-        for (int v = 0; v < paired; v += 2) {
+        for (int v = quadded; v < paired; v += 2) {
             const std::size_t first = std::size_t(v) * lanes;
             const std::size_t count = std::min<std::size_t>(2 * lanes, cols - first);
 #pragma GCC unroll 16
