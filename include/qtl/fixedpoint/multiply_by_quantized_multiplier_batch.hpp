@@ -25,18 +25,12 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
 
-// GCC 12 reports its own AVX-512 intrinsics (_mm512_undefined_epi32 inside
-// shifts and pmuldq) as "used uninitialized" once inlined (GCC bug 105593,
-// fixed in GCC 13); the pragma covers the functions of this header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl {
 
@@ -424,6 +418,4 @@ xsimd::batch<std::int32_t, A> multiply_by_quantized_multiplier(xsimd::batch<std:
 
 }  // namespace qtl
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END

@@ -23,16 +23,13 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/core/error.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 
 // See multiply_by_quantized_multiplier_batch.hpp: GCC 12 false positives in
 // its AVX-512 intrinsics.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl {
 
@@ -198,6 +195,4 @@ void requantize_channels_n(const std::int32_t* acc, std::size_t n, const std::in
 
 }  // namespace qtl
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END

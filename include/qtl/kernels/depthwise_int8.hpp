@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
@@ -634,11 +635,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,avx512f,avx512bw")
-// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
-// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 #endif
 
 namespace qtl::kernels::depthwise_avx512bw {
@@ -771,7 +768,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
-#pragma GCC diagnostic pop
+QTL_DETAIL_GCC_BUG_105593_END
 #pragma GCC pop_options
 #endif
 #endif  // QTL_DEPTHWISE_INT8_AVX512BW

@@ -20,6 +20,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -42,11 +43,7 @@
 
 #if QTL_DETAIL_GEMM_INT8_YMM_FUSED
 // See multiply_by_quantized_multiplier_batch.hpp (GCC 12 false positives).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 namespace qtl::kernels::detail {
 
 // Bias, fixed-point requantization, zero point and clamp on the accumulator
@@ -82,9 +79,7 @@ private:
 };
 
 }  // namespace qtl::kernels::detail
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END
 #endif  // QTL_DETAIL_GEMM_INT8_YMM_FUSED
 
 #if QTL_GEMM_INT8_AVX2

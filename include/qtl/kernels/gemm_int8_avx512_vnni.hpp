@@ -22,6 +22,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -44,11 +45,7 @@
 
 #if QTL_DETAIL_GEMM_INT8_ZMM_FUSED
 // See multiply_by_quantized_multiplier_batch.hpp (GCC 12 false positives).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 namespace qtl::kernels::detail {
 
 template <class Policy, bool PerChannel>
@@ -86,9 +83,7 @@ private:
 };
 
 }  // namespace qtl::kernels::detail
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END
 #endif  // QTL_DETAIL_GEMM_INT8_ZMM_FUSED
 
 #if QTL_GEMM_INT8_AVX512_VNNI
@@ -97,11 +92,7 @@ private:
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
-// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 #endif
 
 namespace qtl::kernels::avx512_vnni {
@@ -220,7 +211,7 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
-#pragma GCC diagnostic pop
+QTL_DETAIL_GCC_BUG_105593_END
 #pragma GCC pop_options
 #endif
 #endif  // QTL_GEMM_INT8_AVX512_VNNI

@@ -34,6 +34,7 @@
 #include <span>
 #include <vector>
 
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -220,11 +221,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,avx512f,avx512bw")
-// GCC 12 reports its own _mm512_cast*/_mm512_undefined intrinsics as "used
-// uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 #endif
 
 namespace qtl::kernels::register_requantize_avx512 {
@@ -287,7 +284,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
-#pragma GCC diagnostic pop
+QTL_DETAIL_GCC_BUG_105593_END
 #pragma GCC pop_options
 #endif
 #endif  // QTL_KERNELS_X86_TARGETS

@@ -30,10 +30,13 @@
 #include "qtl/core/error.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/ops/padding.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -219,3 +222,5 @@ void eval(const average_pool_2d_prepared<T>& p, std::type_identity_t<tensor_view
 }
 
 }  // namespace qtl::ops
+
+QTL_DETAIL_GCC_BUG_105593_END

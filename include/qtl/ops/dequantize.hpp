@@ -30,7 +30,10 @@
 #include "qtl/core/int4_packing.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/quant/quant_params.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -176,3 +179,5 @@ void eval(const dequantize_prepared<int4>& p, std::span<const std::uint8_t> pack
 }
 
 }  // namespace qtl::ops
+
+QTL_DETAIL_GCC_BUG_105593_END

@@ -75,6 +75,7 @@
 #include "qtl/core/int4_packing.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
@@ -84,13 +85,7 @@
 #include "qtl/ops/fused_activation.hpp"
 #include "qtl/quant/quant_params.hpp"
 
-// GCC 12 reports its own AVX-512 extract intrinsics (_mm256_undefined_* inside)
-// as "used uninitialized" once inlined (GCC bug 105593, fixed in GCC 13).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -805,6 +800,4 @@ void eval(const fully_connected_blockwise_prepared& p, tensor_view<const float> 
 
 }  // namespace qtl::ops
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END

@@ -32,18 +32,13 @@
 #include "qtl/core/error.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/ops/detail/int16_lanes.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
 #include "qtl/ops/lookup_table.hpp"
 
-// GCC 12 reports its own AVX-512 intrinsics as "used uninitialized" once
-// inlined (GCC bug 105593, see multiply_by_quantized_multiplier_batch.hpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -156,6 +151,4 @@ void eval(const logistic_prepared<T>& p, tensor_view<const T> input, tensor_view
 
 }  // namespace qtl::ops
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END

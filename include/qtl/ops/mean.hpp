@@ -46,11 +46,14 @@
 #include "qtl/core/error.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -246,3 +249,5 @@ void eval(const mean_prepared<T>& p, tensor_view<const T> input, tensor_view<T> 
 }
 
 }  // namespace qtl::ops
+
+QTL_DETAIL_GCC_BUG_105593_END

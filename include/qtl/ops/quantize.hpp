@@ -35,10 +35,13 @@
 #include "qtl/core/error.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/quant/quant_params.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops {
 
@@ -256,3 +259,5 @@ void eval(const quantize_prepared<In, Out>& p, std::type_identity_t<tensor_view<
 }
 
 }  // namespace qtl::ops
+
+QTL_DETAIL_GCC_BUG_105593_END

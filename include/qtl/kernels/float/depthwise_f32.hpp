@@ -22,8 +22,11 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/kernels/float/simd_f32.hpp"
 #include "qtl/ops/padding.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::kernels {
 
@@ -199,3 +202,5 @@ inline void depthwise_f32(const depthwise_f32_packed& d, const float* input, flo
 }
 
 }  // namespace qtl::kernels
+
+QTL_DETAIL_GCC_BUG_105593_END

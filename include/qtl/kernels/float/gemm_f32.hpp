@@ -17,7 +17,10 @@
 #include <span>
 
 #include "qtl/core/error.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/kernels/float/simd_f32.hpp"
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::kernels {
 
@@ -113,3 +116,5 @@ inline void gemm_f32(const gemm_f32_packed& p, const float* a, std::size_t m, st
 }
 
 }  // namespace qtl::kernels
+
+QTL_DETAIL_GCC_BUG_105593_END

@@ -20,6 +20,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
@@ -28,6 +29,8 @@
 #else
 #define QTL_FLOAT_KERNELS_AVX2 0
 #endif
+
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::kernels {
 
@@ -124,3 +127,5 @@ struct ops {
 #pragma GCC pop_options
 #endif
 #endif  // QTL_FLOAT_KERNELS_AVX2
+
+QTL_DETAIL_GCC_BUG_105593_END

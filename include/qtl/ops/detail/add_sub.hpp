@@ -53,6 +53,7 @@
 #include "qtl/core/error.hpp"
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
@@ -64,11 +65,7 @@
 
 // See multiply_by_quantized_multiplier_batch.hpp: GCC 12 false positives in
 // its AVX-512 intrinsics once inlined here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::ops::detail {
 
@@ -277,6 +274,4 @@ void eval_add_sub(const add_sub_prepared<T, Kind>& p, tensor_view<const T> input
 
 }  // namespace qtl::ops::detail
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+QTL_DETAIL_GCC_BUG_105593_END
