@@ -26,6 +26,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/simd_select.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
@@ -313,7 +314,7 @@ template <class A>
 xsimd::batch<std::int32_t, A> saturating_rounding_doubling_high_mul(xsimd::batch<std::int32_t, A> a,
                                                                     xsimd::batch<std::int32_t, A> b) noexcept {
     using namespace detail::fixedpoint;
-    return xsimd::select(both_int32_min(a, b),
+    return ::qtl::detail::simd_select(both_int32_min(a, b),
                          xsimd::batch<std::int32_t, A>(std::numeric_limits<std::int32_t>::max()),
                          rounding_doubling_high_mul(a, b));
 }
@@ -327,7 +328,7 @@ xsimd::batch<std::int32_t, A> rounding_divide_by_pot(xsimd::batch<std::int32_t, 
     const batch mask(static_cast<std::int32_t>((std::int64_t{1} << exponent) - 1));
     const batch negative = shift_right_arithmetic(x, 31);  // -1 where x < 0
     const batch threshold = shift_right_arithmetic(mask, 1) - negative;
-    const batch round_up = xsimd::select((x & mask) > threshold, batch(1), batch(0));
+    const batch round_up = ::qtl::detail::simd_select((x & mask) > threshold, batch(1), batch(0));
     return shift_right_arithmetic(x, exponent) + round_up;
 }
 
@@ -340,7 +341,7 @@ xsimd::batch<std::int32_t, A> rounding_divide_by_pot(xsimd::batch<std::int32_t, 
     const batch mask = shift_left(batch(1), exponent) - batch(1);  // 2^31 - 1 wraps right for 31
     const batch negative = shift_right_arithmetic(x, 31);
     const batch threshold = shift_right_arithmetic(mask, 1) - negative;
-    const batch round_up = xsimd::select((x & mask) > threshold, batch(1), batch(0));
+    const batch round_up = ::qtl::detail::simd_select((x & mask) > threshold, batch(1), batch(0));
     return shift_right_arithmetic(x, exponent) + round_up;
 }
 
@@ -356,7 +357,7 @@ xsimd::batch<std::int32_t, A> multiply_by_quantized_multiplier(xsimd::batch<std:
         if (shift > 0) x = shift < 32 ? shift_left(x, shift) : batch(0);  // wraps like the scalar one
         batch high = rounding_doubling_high_mul(x, batch(multiplier));
         if (multiplier == std::numeric_limits<std::int32_t>::min())  // only then can the product saturate
-            high = xsimd::select(x == batch(multiplier), batch(std::numeric_limits<std::int32_t>::max()), high);
+            high = ::qtl::detail::simd_select(x == batch(multiplier), batch(std::numeric_limits<std::int32_t>::max()), high);
         return shift < 0 ? rounding_divide_by_pot(high, -shift) : high;
     } else {
         const wide_product<A> p = widening_multiply(x, batch(multiplier));
@@ -374,7 +375,7 @@ xsimd::batch<std::int32_t, A> multiply_by_quantized_multiplier(xsimd::batch<std:
         if (multiplier != std::numeric_limits<std::int32_t>::min()) return result;
         // x == m == INT32_MIN: p = 2^62 made t wrap to -2^31 instead of 2^31,
         // and -2^31 rounded by 2^r is exactly minus the right 2^(31 - r).
-        return xsimd::select(both_int32_min(x, batch(multiplier)), batch(0) - result, result);
+        return ::qtl::detail::simd_select(both_int32_min(x, batch(multiplier)), batch(0) - result, result);
     }
 }
 
@@ -394,7 +395,7 @@ xsimd::batch<std::int32_t, A> multiply_by_quantized_multiplier(xsimd::batch<std:
     const batch zero(0);
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         const batch left = xsimd::min(xsimd::max(shift, zero), batch(31));
-        const batch shifted = xsimd::select(shift > batch(31), zero, shift_left(x, left));  // wraps to 0 from 32 on
+        const batch shifted = ::qtl::detail::simd_select(shift > batch(31), zero, shift_left(x, left));  // wraps to 0 from 32 on
         const batch right = xsimd::max(zero - shift, zero);
         return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right);
     } else {
@@ -408,11 +409,11 @@ xsimd::batch<std::int32_t, A> multiply_by_quantized_multiplier(xsimd::batch<std:
         const batch r = xsimd::max(zero - shift, zero);
         const batch quotient = shift_right_logical(p.lo, s) | shift_left(p.hi, batch(32) - s);
         const batch bit_below = shift_right_logical(p.lo, s - one) & one;
-        const batch w = quotient + xsimd::select(r == zero, bit_below, zero);
+        const batch w = quotient + ::qtl::detail::simd_select(r == zero, bit_below, zero);
         const batch result = shift_right_arithmetic(w, r) +
                              (shift_right_logical(shift_left(w, 1), r) & one);  // bit r-1 of w
         // p = 2^62 with r > 0 wrapped w to -2^31 (see the per-tensor version).
-        return xsimd::select(both_int32_min(x, multiplier) & (r > zero), zero - result, result);
+        return ::qtl::detail::simd_select(both_int32_min(x, multiplier) & (r > zero), zero - result, result);
     }
 }
 

@@ -31,6 +31,7 @@
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/simd_select.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
 #include "qtl/ops/fused_activation.hpp"
@@ -150,8 +151,8 @@ xsimd::batch<std::int32_t, A> rounded_average(xsimd::batch<std::int32_t, A> sum,
     const batch a = xsimd::abs(sum) + half;
     batch q = xsimd::to_int(xsimd::to_float(a) * inverse);  // truncates
     const batch r = a - q * count;                           // small: int32 wrap-around cannot matter
-    q = q + xsimd::select(r >= count, batch(1), batch(0)) - xsimd::select(r < batch(0), batch(1), batch(0));
-    return xsimd::select(sum < batch(0), batch(0) - q, q);
+    q = q + ::qtl::detail::simd_select(r >= count, batch(1), batch(0)) - ::qtl::detail::simd_select(r < batch(0), batch(1), batch(0));
+    return ::qtl::detail::simd_select(sum < batch(0), batch(0) - q, q);
 }
 
 template <class T>

@@ -25,6 +25,7 @@
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/simd_select.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
@@ -121,8 +122,8 @@ void eval(const leaky_relu_prepared<T>& p, tensor_view<const T> input, tensor_vi
             const std::size_t count = std::min(lanes, m - j);
             const batch d = qtl::detail::fixedpoint::load_lanes<A>(acc + j, count, tail);
             const auto non_negative = d >= zero;
-            const batch multiplier = xsimd::select(non_negative, identity_multiplier, alpha_multiplier);
-            const batch shift = xsimd::select(non_negative, identity_shift, alpha_shift);
+            const batch multiplier = ::qtl::detail::simd_select(non_negative, identity_multiplier, alpha_multiplier);
+            const batch shift = ::qtl::detail::simd_select(non_negative, identity_shift, alpha_shift);
             qtl::detail::fixedpoint::store_lanes(clamp(multiply_by_quantized_multiplier(d, multiplier, shift)),
                                             out + i + j, count);
         }

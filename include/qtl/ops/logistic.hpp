@@ -33,6 +33,7 @@
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/simd_select.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/ops/detail/int16_lanes.hpp"
 #include "qtl/ops/detail/quantization_checks.hpp"
@@ -101,8 +102,8 @@ xsimd::batch<std::int32_t, A> logistic_int16(xsimd::batch<std::int32_t, A> q, co
     const batch ua = batch::gather(sigmoid_q16_table_int32.data(), index);
     const batch ub = batch::gather(sigmoid_q16_table_int32.data() + 1, index);
     batch result = qtl::detail::fixedpoint::shift_left(ua, 9) + (a & batch(0x1ff)) * (ub - ua);
-    result = xsimd::select(i >= batch(255), batch(0x7FFF << 10), result);
-    result = xsimd::select(v >= batch(0), result + batch(1 << 9), batch((1 << 25) + (1 << 9) - 1) - result);
+    result = ::qtl::detail::simd_select(i >= batch(255), batch(0x7FFF << 10), result);
+    result = ::qtl::detail::simd_select(v >= batch(0), result + batch(1 << 9), batch((1 << 25) + (1 << 9) - 1) - result);
     return result >> 10;
 }
 

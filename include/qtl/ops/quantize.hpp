@@ -36,6 +36,7 @@
 #include "qtl/core/shape.hpp"
 #include "qtl/core/tensor_view.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/simd_select.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
@@ -206,10 +207,10 @@ void eval(const quantize_prepared<In, Out>& p, std::type_identity_t<tensor_view<
             const float_batch quotient = value / scale;
             const float_batch truncated = xsimd::trunc(quotient);
             const float_batch fraction = quotient - truncated;  // exact
-            float_batch rounded = truncated + xsimd::select(fraction >= float_batch(0.5f), float_batch(1.0f),
-                                                            xsimd::select(fraction <= float_batch(-0.5f),
+            float_batch rounded = truncated + ::qtl::detail::simd_select(fraction >= float_batch(0.5f), float_batch(1.0f),
+                                                            ::qtl::detail::simd_select(fraction <= float_batch(-0.5f),
                                                                           float_batch(-1.0f), float_batch(0.0f)));
-            rounded = xsimd::select(rounded == rounded, rounded, float_batch(0.0f));
+            rounded = ::qtl::detail::simd_select(rounded == rounded, rounded, float_batch(0.0f));
             const float_batch low = xsimd::to_float(int_batch(qmin) - zero_point);
             const float_batch high = xsimd::to_float(int_batch(qmax) - zero_point);
             return xsimd::to_int(xsimd::min(xsimd::max(rounded, low), high)) + zero_point;
