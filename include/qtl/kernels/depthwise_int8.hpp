@@ -649,17 +649,10 @@ struct register_epilogue {
     template <int Np>
     QTL_DETAIL_DEPTHWISE_INLINE void store(const __m512i (&acc)[Np], std::size_t ox0, std::size_t col,
                                            std::size_t count) const noexcept {
-        const auto mask = static_cast<__mmask16>((1u << count) - 1);
 #pragma GCC unroll 4
-        for (int q = 0; q < Np; ++q) {
-            // Within int8: the truncating narrow is exact.
-            const __m512i values = stage(acc[q], col);
-            std::int8_t* out = out_row + (ox0 + std::size_t(q)) * out_channels + col;
-            if (count == 16)
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(values));
-            else
-                _mm512_mask_cvtepi32_storeu_epi8(out, mask, values);
-        }
+        for (int q = 0; q < Np; ++q)
+            register_requantize_avx512::store_int8_lanes(
+                stage(acc[q], col), out_row + (ox0 + std::size_t(q)) * out_channels + col, count);
     }
 };
 

@@ -139,43 +139,34 @@ public:
 
     // Out of line, like zmm_epilogue::store.
     QTL_KERNELS_NOINLINE void store(__m512i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
-        const __m512i r = stage_(_mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col)), col);
-        if (count == 16)  // within int8: the truncating narrow is exact
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(r));
-        else
-            _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), r);
+        register_requantize_avx512::store_int8_lanes(requantized(acc, col), out, count);
     }
 
     // Columns [col, col + count) from a (the first 16) and b, count in (16, 32]:
     // two independent chains per call, which the core overlaps.
     QTL_KERNELS_NOINLINE void store2(__m512i a, __m512i b, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
-        const __m512i ra = stage_(_mm512_add_epi32(a, _mm512_loadu_si512(bias_ + col)), col);
-        const __m512i rb = stage_(_mm512_add_epi32(b, _mm512_loadu_si512(bias_ + col + 16)), col + 16);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(ra));
-        if (count == 32)
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm512_cvtepi32_epi8(rb));
-        else
-            _mm512_mask_cvtepi32_storeu_epi8(out + 16, static_cast<__mmask16>((1u << (count - 16)) - 1), rb);
+        const __m512i ra = requantized(a, col), rb = requantized(b, col + 16);
+        register_requantize_avx512::store_int8_lanes(ra, out, 16);
+        register_requantize_avx512::store_int8_lanes(rb, out + 16, count - 16);
     }
 
     // Columns [col, col + count) from a, b, c, d, count in (48, 64].
     QTL_KERNELS_NOINLINE void store4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
-        const __m512i ra = stage_(_mm512_add_epi32(a, _mm512_loadu_si512(bias_ + col)), col);
-        const __m512i rb = stage_(_mm512_add_epi32(b, _mm512_loadu_si512(bias_ + col + 16)), col + 16);
-        const __m512i rc = stage_(_mm512_add_epi32(c, _mm512_loadu_si512(bias_ + col + 32)), col + 32);
-        const __m512i rd = stage_(_mm512_add_epi32(d, _mm512_loadu_si512(bias_ + col + 48)), col + 48);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(ra));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm512_cvtepi32_epi8(rb));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32), _mm512_cvtepi32_epi8(rc));
-        if (count == 64)
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 48), _mm512_cvtepi32_epi8(rd));
-        else
-            _mm512_mask_cvtepi32_storeu_epi8(out + 48, static_cast<__mmask16>((1u << (count - 48)) - 1), rd);
+        const __m512i ra = requantized(a, col), rb = requantized(b, col + 16);
+        const __m512i rc = requantized(c, col + 32), rd = requantized(d, col + 48);
+        register_requantize_avx512::store_int8_lanes(ra, out, 16);
+        register_requantize_avx512::store_int8_lanes(rb, out + 16, 16);
+        register_requantize_avx512::store_int8_lanes(rc, out + 32, 16);
+        register_requantize_avx512::store_int8_lanes(rd, out + 48, count - 48);
     }
 
 private:
+    // Bias, then the stage: int32 lanes within int8.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i requantized(__m512i acc, std::size_t col) const noexcept {
+        return stage_(_mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col)), col);
+    }
     const std::int32_t* bias_;
     register_requantize_avx512::register_stage<LeftShifts> stage_;
 };

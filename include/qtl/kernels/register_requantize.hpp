@@ -226,6 +226,15 @@ QTL_DETAIL_GCC_BUG_105593_BEGIN
 
 namespace qtl::kernels::register_requantize_avx512 {
 
+// Stores the first `count` (1..16) int32 lanes of v, already within int8, as
+// bytes (the truncating narrow is exact there).
+QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_int8_lanes(__m512i v, std::int8_t* out, std::size_t count) noexcept {
+    if (count == 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(v));
+    else
+        _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), v);
+}
+
 // register_requantize_avx2::register_stage on the lanes of channels [col, col + 16).
 template <bool LeftShifts>
 class register_stage {
@@ -276,7 +285,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
                              const std::int32_t* acc, std::size_t col, std::int8_t* bytes) noexcept {
     const __m512i x = _mm512_loadu_si512(acc);
     const __m512i y = c.left_shifts ? register_stage<true>(c, out)(x, col) : register_stage<false>(c, out)(x, col);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), _mm512_cvtepi32_epi8(y));  // within int8: exact
+    store_int8_lanes(y, bytes, 16);
 }
 
 }  // namespace qtl::kernels::register_requantize_avx512
