@@ -14,7 +14,8 @@
 #include "qtl/ops/reference/depthwise_conv_2d.hpp"
 
 // kernels/depthwise_int8: every kernel this CPU runs, and the portable replay
-// of every kernel's layout (AVX-512BW included), equal a plain loop written
+// of every kernel's layout (AVX-512BW's pair rows and AVX-512 VNNI's quad
+// rows included), equal a plain loop written
 // here (TFLite's reference DepthwiseConvPerChannel: skipped padded taps,
 // int32 sums wrapping, qtl::requantize) byte for byte, on random data over
 // channel counts that hit the vector tails, depth multipliers, filter sizes,
@@ -184,6 +185,7 @@ TEST_CASE("depthwise_int8: the packing's geometry") {
     c.kw = 5;
     c.sw = 2;
     c.dw = 2;
+    c.in_zp = -5;
     const dw_problem p = make_problem(c);
     const auto avx2 = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx2);
     const auto avx512 = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512bw);
@@ -202,6 +204,29 @@ TEST_CASE("depthwise_int8: the packing's geometry") {
     CHECK(avx2.weights[at] == p.weights[(1 * 5 + 3) * 34 + 9]);
     // kx 5 does not exist: the second weight of pair 2 is zero.
     CHECK(avx2.weights[(((0 * 3 + 0) * 3 + 2) * 8 + 0) * 2 + 1] == 0);
+
+    // The quad layout (AVX-512 VNNI): taps in fours, bias corrected for the +128 the quads carry.
+    const auto vnni = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512_vnni);
+    CHECK(vnni.quads);
+    CHECK_FALSE(avx512.quads);
+    CHECK(vnni.weights.empty());          // no pair weights packed for a quad kernel
+    CHECK(vnni.kernel_quads == 2);        // kx quads (0..3) (4,-,-,-)
+    CHECK(vnni.quad_row_pixels == 17);    // quads start at ox*2 + 4j*2 for j < 2: xi < 4*2 + 8 + 1
+    CHECK(vnni.quad_row_step == 2);       // gcd(stride 2, 4 * dilation 2)
+    CHECK(vnni.quad_padding() == p.spec.input_zero_point + 128);
+    // Weight (ky 1, kx 3) of output channel 9: tile 0, lane 9, quad 0, fourth of the quad.
+    CHECK(vnni.quad_weights[(((0 * 3 + 1) * 2 + 0) * 16 + 9) * 4 + 3] == p.weights[(1 * 5 + 3) * 34 + 9]);
+    // Weight (ky 2, kx 4) of output channel 20: tile 1, lane 4, quad 1, first; the rest of quad 1 is zero.
+    const std::size_t q1 = (((1 * 3 + 2) * 2 + 1) * 16 + 4) * 4;
+    CHECK(vnni.quad_weights[q1] == p.weights[(2 * 5 + 4) * 34 + 20]);
+    CHECK(vnni.quad_weights[q1 + 1] == 0);
+    CHECK(vnni.quad_weights[q1 + 3] == 0);
+    // bias - (in_zp + 128) * (sum of the channel's 15 weights), by hand for channel 9.
+    long long sum = 0;
+    for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 5; ++kx) sum += p.weights[std::size_t(ky * 5 + kx) * 34 + 9];
+    CHECK(vnni.quad_bias[9] == p.bias[9] - (p.spec.input_zero_point + 128) * sum);
+    CHECK(vnni.quad_bias[40] == 0);       // channel padding
 }
 
 TEST_CASE("depthwise_int8: 3x3 stride 1 SAME, channel counts across the vector tails") {
@@ -435,8 +460,13 @@ TEST_CASE("depthwise_int8: bad specs and calls throw qtl::error") {
     CHECK_THROWS_AS(qtl::kernels::depthwise_int8(packed, nullptr, out.data()), qtl::error);
     CHECK_THROWS_AS(qtl::kernels::depthwise_int8(qtl::kernels::depthwise_int8_packed{}, p.input.data(), out.data()),
                     qtl::error);
-    if (!qtl::kernels::depthwise_int8_isa_supported(depthwise_int8_isa::avx512bw)) {
-        const auto zmm = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512bw);
-        CHECK_THROWS_AS(qtl::kernels::depthwise_int8(zmm, p.input.data(), out.data()), qtl::error);
-    }
+    for (const depthwise_int8_isa isa : {depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx512_vnni})
+        if (!qtl::kernels::depthwise_int8_isa_supported(isa)) {
+            const auto zmm = qtl::kernels::pack_depthwise_int8(p.spec, isa);
+            CHECK_THROWS_AS(qtl::kernels::depthwise_int8(zmm, p.input.data(), out.data()), qtl::error);
+        }
+    // A packing whose layout fields were edited to disagree with its ISA.
+    auto mixed = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512_vnni);
+    mixed.quads = false;
+    CHECK_THROWS_AS(qtl::kernels::depthwise_int8(mixed, p.input.data(), out.data()), qtl::error);
 }

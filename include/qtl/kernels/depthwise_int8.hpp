@@ -93,16 +93,18 @@
 
 namespace qtl::kernels {
 
-enum class depthwise_int8_isa { scalar, avx2, avx512bw };
+enum class depthwise_int8_isa { scalar, avx2, avx512bw, avx512_vnni };
 
-inline constexpr depthwise_int8_isa all_depthwise_int8_isas[] = {depthwise_int8_isa::scalar, depthwise_int8_isa::avx2,
-                                                                 depthwise_int8_isa::avx512bw};
+inline constexpr depthwise_int8_isa all_depthwise_int8_isas[] = {
+    depthwise_int8_isa::scalar, depthwise_int8_isa::avx2, depthwise_int8_isa::avx512bw,
+    depthwise_int8_isa::avx512_vnni};
 
 constexpr std::string_view to_string(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return "scalar";
         case depthwise_int8_isa::avx2: return "avx2";
         case depthwise_int8_isa::avx512bw: return "avx512bw";
+        case depthwise_int8_isa::avx512_vnni: return "avx512_vnni";
     }
     return "unknown";
 }
@@ -110,7 +112,13 @@ constexpr std::string_view to_string(depthwise_int8_isa isa) noexcept {
 // Output channels per vector (int32 lanes) of each kernel; the packing pads
 // channels to a multiple of it.  The portable kernel uses AVX2's width.
 constexpr std::size_t depthwise_int8_lanes(depthwise_int8_isa isa) noexcept {
-    return isa == depthwise_int8_isa::avx512bw ? 16 : 8;
+    return isa == depthwise_int8_isa::avx512bw || isa == depthwise_int8_isa::avx512_vnni ? 16 : 8;
+}
+
+// The kernel reads four taps per lane as unsigned bytes (quad rows, VPDPBUSD)
+// rather than two as int16 (pair rows, VPMADDWD).
+constexpr bool depthwise_int8_uses_quads(depthwise_int8_isa isa) noexcept {
+    return isa == depthwise_int8_isa::avx512_vnni;
 }
 
 // What DEPTHWISE_CONV_2D hands to the kernel, in integers (NHWC).
@@ -156,7 +164,24 @@ struct depthwise_int8_packed {
     // for double rounding.
     register_requantize_constants lane_requantize;
 
+    // Quad-row kernels (depthwise_int8_uses_quads) instead of `weights`,
+    // `kernel_pairs` and the pair rows: four horizontal taps per lane.
+    bool quads = false;
+    std::size_t kernel_quads = 0;     // ceil(KW / 4): VPDPBUSD per filter row
+    std::size_t quad_row_pixels = 0;  // quads per quad row: (OW - 1) * sw + 4 * (quads - 1) * dw + 1
+    std::size_t quad_row_step = 1;    // gcd(sw, 4 dw): the kernel reads only quads at multiples of it
+    // [tile][ky][quad][lane][4]: w[ky][4 quad + i][o] at i, zero past KW and in the channel padding.
+    std::vector<std::int8_t, aligned_allocator<std::int8_t>> quad_weights;
+    // bias - (in_zp + 128) * (sum of the channel's weights), wrapped to int32:
+    // the quads hold x + 128 and out-of-image taps in_zp + 128, so every tap
+    // adds w * (x - in_zp) plus this constant's share.
+    std::vector<std::int32_t> quad_bias;
+
     std::size_t tiles() const noexcept { return channels_padded / lanes; }
+    // Bytes of one quad row: quad_row_pixels x channels_padded quads.
+    std::size_t quad_row_bytes() const noexcept { return quad_row_pixels * channels_padded * 4; }
+    // The byte of x + 128 where x = in_zp: what taps outside the image hold in a quad row.
+    std::uint8_t quad_padding() const noexcept { return static_cast<std::uint8_t>(input_zero_point + 128); }
     std::size_t taps_per_tile() const noexcept { return std::size_t(kernel_height) * kernel_pairs; }
     // int16 elements of one pair row: pixels x channels_padded pairs.
     std::size_t pair_row_elements() const noexcept { return pair_row_pixels * channels_padded * 2; }
@@ -211,6 +236,33 @@ inline void validate(const depthwise_int8_spec& s) {
           p.activation_max, "]");
 }
 
+// The quad-row fields of p (geometry already set) from s.
+inline void pack_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
+    const std::size_t oc = p.out_channels, lanes = p.lanes;
+    const std::size_t kh = std::size_t(s.kernel_height), kw = std::size_t(s.kernel_width);
+    p.kernel_quads = (kw + 3) / 4;
+    // The last quad read starts at xi = (OW - 1) * sw + 4 * (quads - 1) * dw.
+    p.quad_row_pixels = std::size_t(s.output_width - 1) * std::size_t(s.stride_width) +
+                        4 * (p.kernel_quads - 1) * std::size_t(s.dilation_width) + 1;
+    p.quad_row_step = std::gcd(std::size_t(s.stride_width), 4 * std::size_t(s.dilation_width));
+    p.quad_weights.assign(p.tiles() * kh * p.kernel_quads * lanes * 4, 0);
+    p.quad_bias.assign(p.channels_padded, 0);
+    for (std::size_t o = 0; o < oc; ++o) {
+        const std::size_t tile = o / lanes, lane = o % lanes;
+        std::int64_t weight_sum = 0;
+        for (std::size_t ky = 0; ky < kh; ++ky)
+            for (std::size_t kx = 0; kx < kw; ++kx) {
+                const std::int8_t w = s.weights[(ky * kw + kx) * oc + o];
+                p.quad_weights[(((tile * kh + ky) * p.kernel_quads + kx / 4) * lanes + lane) * 4 + kx % 4] = w;
+                weight_sum += w;
+            }
+        const std::int64_t bias = s.bias.empty() ? 0 : s.bias[o];
+        // Modulo 2^32, like the reference's int32 sums.
+        p.quad_bias[o] = static_cast<std::int32_t>(
+            static_cast<std::uint32_t>(bias - (std::int64_t{s.input_zero_point} + 128) * weight_sum));
+    }
+}
+
 }  // namespace detail::depthwise
 
 // Validates the spec (qtl::error naming "depthwise_int8" and what is wrong)
@@ -249,15 +301,20 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     // xi = ox * sw + 2 j dw: with stride 2 and no dilation only every other pair is read (and converted).
     p.pair_row_step = std::gcd(std::size_t(s.stride_width), 2 * std::size_t(s.dilation_width));
 
-    p.weights.assign(p.tiles() * p.taps_per_tile() * lanes * 2, 0);
-    for (std::size_t o = 0; o < oc; ++o) {
-        const std::size_t tile = o / lanes, lane = o % lanes;
-        for (std::size_t ky = 0; ky < kh; ++ky)
-            for (std::size_t kx = 0; kx < kw; ++kx) {
-                const std::size_t pair = kx / 2, j = kx % 2;
-                p.weights[(((tile * kh + ky) * p.kernel_pairs + pair) * lanes + lane) * 2 + j] =
-                    s.weights[(ky * kw + kx) * oc + o];
-            }
+    p.quads = depthwise_int8_uses_quads(isa);
+    if (p.quads) {
+        detail::depthwise::pack_quads(s, p);
+    } else {
+        p.weights.assign(p.tiles() * p.taps_per_tile() * lanes * 2, 0);
+        for (std::size_t o = 0; o < oc; ++o) {
+            const std::size_t tile = o / lanes, lane = o % lanes;
+            for (std::size_t ky = 0; ky < kh; ++ky)
+                for (std::size_t kx = 0; kx < kw; ++kx) {
+                    const std::size_t pair = kx / 2, j = kx % 2;
+                    p.weights[(((tile * kh + ky) * p.kernel_pairs + pair) * lanes + lane) * 2 + j] =
+                        s.weights[(ky * kw + kx) * oc + o];
+                }
+        }
     }
     p.bias.assign(p.channels_padded, 0);
     if (!s.bias.empty()) std::copy(s.bias.begin(), s.bias.end(), p.bias.begin());
@@ -284,6 +341,9 @@ struct scratch {
     std::vector<std::int8_t> zero_point_pixel;                        // C values equal to the input zero point
     std::vector<std::int32_t> ring_tags;                              // input row held by each ring slot
     std::vector<const std::int16_t*> tap_rows;                        // pair row of each filter row
+    // The quad-row kernels' ring and the row of padding bytes after it, and their tap rows.
+    std::vector<std::uint8_t, aligned_allocator<std::uint8_t>> quad_rows;
+    std::vector<const std::uint8_t*> quad_tap_rows;
 };
 
 inline scratch& thread_scratch() {
@@ -311,35 +371,50 @@ inline void convert_row_portable(const depthwise_int8_packed& p, const std::int8
     }
 }
 
-// Drives one image: keeps the pair rows of the filter's rows alive in the
-// ring, and calls row_fn(tap_rows, oy) for each output row, where
-// tap_rows[ky] is the pair row of input row oy*sh - pad_top + ky*dh (or the
-// zero row).  ConvertFn(row pointer, dst) fills a pair row.
-template <class ConvertFn, class RowFn>
-void for_each_output_row(const depthwise_int8_packed& p, const std::int8_t* image, scratch& s, ConvertFn convert,
+// Drives one image: keeps the converted rows (pair or quad rows, `row_elems`
+// elements of T each) of the filter's rows alive in the ring `rows` (ring_rows()
+// of them, then the row standing for rows outside the image), and calls
+// row_fn(tap_rows, oy) for each output row, where tap_rows[ky] is the row of
+// input row oy*sh - pad_top + ky*dh.  ConvertFn(row pointer, dst) fills one.
+template <class T, class ConvertFn, class RowFn>
+void for_each_output_row(const depthwise_int8_packed& p, const std::int8_t* image, T* rows, std::size_t row_elems,
+                         std::vector<std::int32_t>& ring_tags, std::vector<const T*>& tap_rows, ConvertFn convert,
                          RowFn row_fn) {
-    const std::size_t ring = p.ring_rows(), row_elems = p.pair_row_elements();
+    const std::size_t ring = p.ring_rows();
     const std::size_t row_bytes = std::size_t(p.width) * std::size_t(p.channels);
-    const std::int16_t* zero_row = s.rows.data() + ring * row_elems;
-    std::fill(s.ring_tags.begin(), s.ring_tags.end(), -1);
+    const T* outside_row = rows + ring * row_elems;
+    std::fill(ring_tags.begin(), ring_tags.end(), -1);
     for (std::int32_t oy = 0; oy < p.output_height; ++oy) {
         const std::int32_t y0 = oy * p.stride_height - p.pad_top;
         for (std::int32_t ky = 0; ky < p.kernel_height; ++ky) {
             const std::int32_t y = y0 + ky * p.dilation_height;
             if (y < 0 || y >= p.height) {
-                s.tap_rows[std::size_t(ky)] = zero_row;
+                tap_rows[std::size_t(ky)] = outside_row;
                 continue;
             }
             const std::size_t slot = std::size_t(y) % ring;  // the rows of one output row never share a slot
-            std::int16_t* dst = s.rows.data() + slot * row_elems;
-            if (s.ring_tags[slot] != y) {
+            T* dst = rows + slot * row_elems;
+            if (ring_tags[slot] != y) {
                 convert(image + std::size_t(y) * row_bytes, dst);
-                s.ring_tags[slot] = y;
+                ring_tags[slot] = y;
             }
-            s.tap_rows[std::size_t(ky)] = dst;
+            tap_rows[std::size_t(ky)] = dst;
         }
-        row_fn(s.tap_rows.data(), oy);
+        row_fn(tap_rows.data(), oy);
     }
+}
+
+// The pair-row and quad-row forms.
+template <class ConvertFn, class RowFn>
+void for_each_output_row(const depthwise_int8_packed& p, const std::int8_t* image, scratch& s, ConvertFn convert,
+                         RowFn row_fn) {
+    for_each_output_row(p, image, s.rows.data(), p.pair_row_elements(), s.ring_tags, s.tap_rows, convert, row_fn);
+}
+template <class ConvertFn, class RowFn>
+void for_each_output_quad_row(const depthwise_int8_packed& p, const std::int8_t* image, scratch& s,
+                              ConvertFn convert, RowFn row_fn) {
+    for_each_output_row(p, image, s.quad_rows.data(), p.quad_row_bytes(), s.ring_tags, s.quad_tap_rows, convert,
+                        row_fn);
 }
 
 // Requantizes one output row of accumulators (spilled) into int8.
@@ -386,6 +461,64 @@ void row_portable(const depthwise_int8_packed& p, const std::int16_t* const* tap
             for (std::size_t q = 0; q < np; ++q)
                 for (std::size_t l = 0; l < count; ++l)
                     acc_row[(ox0 + q) * oc + t * Lanes + l] = static_cast<std::int32_t>(acc[q][l]);
+        }
+    }
+}
+
+// Quad row of input row `row`, portable: any depth multiplier.
+//   quad_row[xi][o] = (x(xi) + 128, x(xi + dw) + 128, x(xi + 2 dw) + 128, x(xi + 3 dw) + 128)
+// with x(xi) = in[xi - pad_left][o / M], and in_zp + 128 outside the image.
+inline void convert_quad_row_portable(const depthwise_int8_packed& p, const std::int8_t* row,
+                                      std::uint8_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), m_count = std::size_t(p.depth_multiplier);
+    const std::size_t padded = p.channels_padded;
+    for (std::size_t xi = 0; xi < p.quad_row_pixels; xi += p.quad_row_step) {
+        std::uint8_t* d = dst + xi * padded * 4;
+        for (std::size_t i = 0; i < 4; ++i) {
+            const std::int64_t x = std::int64_t(xi) - p.pad_left + std::int64_t(i) * p.dilation_width;
+            const bool inside = x >= 0 && x < p.width;
+            for (std::size_t c = 0; c < channels; ++c) {
+                const std::uint8_t u = inside ? static_cast<std::uint8_t>(row[std::size_t(x) * channels + c] + 128)
+                                              : p.quad_padding();
+                for (std::size_t m = 0; m < m_count; ++m) d[(c * m_count + m) * 4 + i] = u;
+            }
+        }
+    }
+}
+
+// The portable quad-row kernel for one output row (16 lanes): the VPDPBUSD lane formula.
+inline void row_portable_quads(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
+                               std::int32_t* acc_row) {
+    constexpr std::size_t group = 4, lanes = 16;
+    const std::size_t padded = p.channels_padded, oc = p.out_channels, quads = p.kernel_quads;
+    const std::size_t kh = std::size_t(p.kernel_height);
+    const std::size_t pixel = padded * 4, step = std::size_t(p.stride_width) * pixel;
+    const std::size_t quad_step = 4 * std::size_t(p.dilation_width) * pixel;
+    const std::size_t ow = std::size_t(p.output_width);
+    for (std::size_t ox0 = 0; ox0 < ow; ox0 += group) {
+        const std::size_t np = std::min(group, ow - ox0);
+        for (std::size_t t = 0; t < p.tiles(); ++t) {
+            const std::int8_t* w = p.quad_weights.data() + t * kh * quads * lanes * 4;
+            std::uint32_t acc[group][lanes];  // unsigned: int32 sums wrap like SIMD lanes, without UB
+            for (std::size_t q = 0; q < np; ++q)
+                for (std::size_t l = 0; l < lanes; ++l)
+                    acc[q][l] = static_cast<std::uint32_t>(p.quad_bias[t * lanes + l]);
+            for (std::size_t ky = 0; ky < kh; ++ky) {
+                const std::uint8_t* r = tap_rows[ky] + ox0 * step + t * lanes * 4;
+                for (std::size_t j = 0; j < quads; ++j) {
+                    const std::int8_t* wv = w + (ky * quads + j) * lanes * 4;
+                    for (std::size_t q = 0; q < np; ++q) {
+                        const std::uint8_t* x = r + q * step + j * quad_step;
+                        for (std::size_t l = 0; l < lanes; ++l)
+                            for (std::size_t i = 0; i < 4; ++i)
+                                acc[q][l] += static_cast<std::uint32_t>(std::int32_t{x[4 * l + i]} * wv[4 * l + i]);
+                    }
+                }
+            }
+            const std::size_t count = std::min(lanes, oc - t * lanes);
+            for (std::size_t q = 0; q < np; ++q)
+                for (std::size_t l = 0; l < count; ++l)
+                    acc_row[(ox0 + q) * oc + t * lanes + l] = static_cast<std::int32_t>(acc[q][l]);
         }
     }
 }
@@ -767,6 +900,203 @@ QTL_DETAIL_GCC_BUG_105593_END
 #endif  // QTL_DEPTHWISE_INT8_AVX512BW
 
 // ---------------------------------------------------------------------------
+// AVX-512 VNNI kernel: quad rows, one VPDPBUSD per four taps of 16 channels
+// (a 3x3 filter: 3 per vector, against 6 VPMADDWD and 6 VPADDD on pair rows),
+// and the AVX-512BW kernel's epilogues.
+
+#if QTL_DEPTHWISE_INT8_AVX512BW
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")
+QTL_DETAIL_GCC_BUG_105593_BEGIN
+#endif
+
+namespace qtl::kernels::depthwise_avx512_vnni {
+
+// n quads (a[i], b[i], c[i], d[i]) + 128 at q[4i .. 4i + 3]: bytes
+// interleaved, then words, which gives quads in order within each 128-bit
+// lane; the lane halves are put in order last.
+inline void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
+                          std::size_t n, std::uint8_t* q) noexcept {
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));  // x + 128 as a byte
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const auto load = [&](const std::int8_t* s) {
+            return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)), flip);
+        };
+        const __m256i va = load(a), vb = load(b), vc = load(c), vd = load(d);
+        const __m256i ab_lo = _mm256_unpacklo_epi8(va, vb), ab_hi = _mm256_unpackhi_epi8(va, vb);
+        const __m256i cd_lo = _mm256_unpacklo_epi8(vc, vd), cd_hi = _mm256_unpackhi_epi8(vc, vd);
+        // Per 128-bit half: quads 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
+        const __m256i q0 = _mm256_unpacklo_epi16(ab_lo, cd_lo), q1 = _mm256_unpackhi_epi16(ab_lo, cd_lo);
+        const __m256i q2 = _mm256_unpacklo_epi16(ab_hi, cd_hi), q3 = _mm256_unpackhi_epi16(ab_hi, cd_hi);
+        auto* dst = reinterpret_cast<__m256i*>(q + 4 * i);
+        _mm256_storeu_si256(dst, _mm256_permute2x128_si256(q0, q1, 0x20));
+        _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(q2, q3, 0x20));
+        _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(q0, q1, 0x31));
+        _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(q2, q3, 0x31));
+    }
+    const __m128i flip16 = _mm256_castsi256_si128(flip);
+    for (; i + 16 <= n; i += 16) {
+        const auto load = [&](const std::int8_t* s) {
+            return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)), flip16);
+        };
+        const __m128i va = load(a), vb = load(b), vc = load(c), vd = load(d);
+        const __m128i ab_lo = _mm_unpacklo_epi8(va, vb), ab_hi = _mm_unpackhi_epi8(va, vb);
+        const __m128i cd_lo = _mm_unpacklo_epi8(vc, vd), cd_hi = _mm_unpackhi_epi8(vc, vd);
+        auto* dst = reinterpret_cast<__m128i*>(q + 4 * i);
+        _mm_storeu_si128(dst, _mm_unpacklo_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+        _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+    }
+    for (; i < n; ++i) {
+        q[4 * i] = static_cast<std::uint8_t>(a[i] + 128);
+        q[4 * i + 1] = static_cast<std::uint8_t>(b[i] + 128);
+        q[4 * i + 2] = static_cast<std::uint8_t>(c[i] + 128);
+        q[4 * i + 3] = static_cast<std::uint8_t>(d[i] + 128);
+    }
+}
+
+// Quad row for depth multiplier 1, the pair-row conversion's plan: taps
+// outside the image read the zero-point pixel (which becomes the padding
+// byte), interior quads come straight from the row, as one stream when every
+// quad is read and no channel is padded.
+inline void convert_row_m1(const depthwise_int8_packed& p, const std::int8_t* row, const std::int8_t* zp_pixel,
+                           std::uint8_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), padded = p.channels_padded;
+    const std::size_t step = p.quad_row_step, pixels = p.quad_row_pixels;
+    const std::size_t dw = std::size_t(p.dilation_width), pad = std::size_t(p.pad_left);
+    const std::size_t reach = 3 * dw;  // the last tap of a quad, from its first
+    // All four taps inside for xi in [first, last), first a multiple of step.
+    const std::size_t first = std::min((pad + step - 1) / step * step, pixels);
+    const std::size_t last = std::clamp<std::size_t>(
+        std::size_t(p.width) > reach ? std::size_t(p.width) - reach + pad : 0, first, pixels);
+    const auto tap = [&](std::size_t xi, std::size_t i) {
+        const std::int64_t x = std::int64_t(xi) - p.pad_left + std::int64_t(i * dw);
+        return x >= 0 && x < p.width ? row + std::size_t(x) * channels : zp_pixel;
+    };
+    const auto border_pixel = [&](std::size_t xi) {
+        convert_quads(tap(xi, 0), tap(xi, 1), tap(xi, 2), tap(xi, 3), channels, dst + xi * padded * 4);
+    };
+    std::size_t xi = 0;
+    for (; xi < first; xi += step) border_pixel(xi);
+    const std::size_t tap_step = dw * channels;
+    if (step == 1 && channels == padded) {
+        const std::int8_t* a = row + (first - pad) * channels;
+        convert_quads(a, a + tap_step, a + 2 * tap_step, a + 3 * tap_step, (last - first) * channels,
+                      dst + first * padded * 4);
+        xi = last;
+    } else {
+        for (; xi < last; xi += step) {
+            const std::int8_t* a = row + (xi - pad) * channels;
+            convert_quads(a, a + tap_step, a + 2 * tap_step, a + 3 * tap_step, channels, dst + xi * padded * 4);
+        }
+    }
+    for (; xi < pixels; xi += step) border_pixel(xi);
+}
+
+// Np (1..4) output pixels from ox0, every vector of channels.  Kh/Kq > 0: the
+// filter height and quads per row known at compile time (3x3: 3, 1).
+template <int Kh, int Kq, int Np, class Epilogue>
+void pixel_group(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::size_t ox0,
+                 const Epilogue& epilogue) {
+    const std::size_t kh = Kh > 0 ? std::size_t(Kh) : std::size_t(p.kernel_height);
+    const std::size_t quads = Kq > 0 ? std::size_t(Kq) : p.kernel_quads;
+    const std::size_t pixel = p.channels_padded * 4, step = std::size_t(p.stride_width) * pixel;
+    const std::size_t quad_step = 4 * std::size_t(p.dilation_width) * pixel;
+    const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels, tile_weights = kh * quads * 64;
+    for (std::size_t t = 0; t < tiles; ++t) {
+        const std::int8_t* w = p.quad_weights.data() + t * tile_weights;
+        const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
+        __m512i acc[Np];
+#pragma GCC unroll 4
+        for (int q = 0; q < Np; ++q) acc[q] = bias;
+#pragma GCC unroll 8
+        for (std::size_t ky = 0; ky < kh; ++ky) {
+            const std::uint8_t* r = tap_rows[ky] + ox0 * step + t * 64;
+#pragma GCC unroll 4
+            for (std::size_t j = 0; j < quads; ++j) {
+                const __m512i wv = _mm512_load_si512(w + (ky * quads + j) * 64);
+                const std::uint8_t* x = r + j * quad_step;
+#pragma GCC unroll 4
+                for (int q = 0; q < Np; ++q)
+                    acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_loadu_si512(x + q * step), wv);
+            }
+        }
+        epilogue.template store<Np>(acc, ox0, t * 16, std::min<std::size_t>(16, oc - t * 16));
+    }
+}
+
+template <int Kh, int Kq, class Epilogue>
+void output_row(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue& epilogue) {
+    const std::size_t ow = std::size_t(p.output_width);
+    std::size_t ox = 0;
+    for (; ox + 4 <= ow; ox += 4) pixel_group<Kh, Kq, 4>(p, tap_rows, ox, epilogue);
+    switch (ow - ox) {
+        case 3: pixel_group<Kh, Kq, 3>(p, tap_rows, ox, epilogue); break;
+        case 2: pixel_group<Kh, Kq, 2>(p, tap_rows, ox, epilogue); break;
+        case 1: pixel_group<Kh, Kq, 1>(p, tap_rows, ox, epilogue); break;
+        default: break;
+    }
+}
+
+template <class Epilogue>
+void output_row_any(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue& epilogue) {
+    if (p.kernel_height == 3 && p.kernel_quads == 1) return output_row<3, 1>(p, tap_rows, epilogue);
+    if (p.kernel_height == 5 && p.kernel_quads == 2) return output_row<5, 2>(p, tap_rows, epilogue);
+    output_row<0, 0>(p, tap_rows, epilogue);
+}
+
+template <class Policy>
+void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
+         detail::depthwise::scratch& s) {
+    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
+    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
+    const std::size_t out_image = std::size_t(p.output_height) * out_row;
+    const auto convert = [&](const std::int8_t* row, std::uint8_t* dst) {
+        if (p.depth_multiplier == 1)
+            convert_row_m1(p, row, s.zero_point_pixel.data(), dst);
+        else
+            detail::depthwise::convert_quad_row_portable(p, row, dst);
+    };
+    using depthwise_avx512bw::register_epilogue;
+    using register_requantize_avx512::register_stage;
+    const bool in_registers = std::is_same_v<Policy, double_rounding> && p.lane_requantize.usable;
+    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+        std::int8_t* out = output + n * out_image;
+        detail::depthwise::for_each_output_quad_row(
+            p, input + n * in_image, s, convert, [&](const std::uint8_t* const* rows, std::int32_t oy) {
+                std::int8_t* dst = out + std::size_t(oy) * out_row;
+                if (in_registers && p.lane_requantize.left_shifts) {
+                    output_row_any(p, rows,
+                                   register_epilogue<true>{register_stage<true>(p.lane_requantize, p.output), dst,
+                                                           p.out_channels});
+                } else if (in_registers) {
+                    output_row_any(p, rows,
+                                   register_epilogue<false>{register_stage<false>(p.lane_requantize, p.output), dst,
+                                                            p.out_channels});
+                } else {
+                    output_row_any(p, rows, depthwise_avx512bw::spill_epilogue{s.spill.data(), p.out_channels});
+                    detail::depthwise::requantize_row<Policy>(p, s.spill.data(), dst);
+                }
+            });
+    }
+}
+
+}  // namespace qtl::kernels::depthwise_avx512_vnni
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+QTL_DETAIL_GCC_BUG_105593_END
+#pragma GCC pop_options
+#endif
+#endif  // QTL_DEPTHWISE_INT8_AVX512BW
+
+// ---------------------------------------------------------------------------
 // Dispatch.
 
 namespace qtl::kernels {
@@ -776,7 +1106,8 @@ constexpr bool depthwise_int8_isa_compiled(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return true;
         case depthwise_int8_isa::avx2: return QTL_DEPTHWISE_INT8_AVX2 != 0;
-        case depthwise_int8_isa::avx512bw: return QTL_DEPTHWISE_INT8_AVX512BW != 0;
+        case depthwise_int8_isa::avx512bw:
+        case depthwise_int8_isa::avx512_vnni: return QTL_DEPTHWISE_INT8_AVX512BW != 0;
     }
     return false;
 }
@@ -790,12 +1121,15 @@ inline bool depthwise_int8_isa_supported(depthwise_int8_isa isa) noexcept {
         case depthwise_int8_isa::avx2: return f.avx2;
         case depthwise_int8_isa::avx512bw:
             return QTL_DEPTHWISE_INT8_USE_AVX512BW != 0 && f.avx2 && f.avx512f && f.avx512bw;
+        case depthwise_int8_isa::avx512_vnni:
+            return f.avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
     }
     return false;
 }
 
 inline depthwise_int8_isa best_depthwise_int8_isa() noexcept {
-    for (depthwise_int8_isa isa : {depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx2})
+    for (depthwise_int8_isa isa :
+         {depthwise_int8_isa::avx512_vnni, depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx2})
         if (depthwise_int8_isa_supported(isa)) return isa;
     return depthwise_int8_isa::scalar;
 }
@@ -812,10 +1146,20 @@ namespace detail::depthwise {
 // padding lanes, so they stay 0; every other element is written before use).
 inline scratch& prepare_scratch(const depthwise_int8_packed& p) {
     scratch& s = thread_scratch();
-    const std::size_t row_elems = p.pair_row_elements(), ring = p.ring_rows();
-    s.rows.resize((ring + 1) * row_elems);
+    const std::size_t ring = p.ring_rows();
     const bool padded = p.channels_padded != p.out_channels;
-    std::fill(s.rows.begin() + std::ptrdiff_t(padded ? 0 : ring * row_elems), s.rows.end(), std::int16_t{0});
+    if (p.quads) {
+        // The row outside the image holds the padding byte (the channel padding: anything, its weights are 0).
+        const std::size_t row_bytes = p.quad_row_bytes();
+        s.quad_rows.resize((ring + 1) * row_bytes);
+        std::fill(s.quad_rows.begin() + std::ptrdiff_t(padded ? 0 : ring * row_bytes), s.quad_rows.end(),
+                  p.quad_padding());
+        s.quad_tap_rows.assign(std::size_t(p.kernel_height), nullptr);
+    } else {
+        const std::size_t row_elems = p.pair_row_elements();
+        s.rows.resize((ring + 1) * row_elems);
+        std::fill(s.rows.begin() + std::ptrdiff_t(padded ? 0 : ring * row_elems), s.rows.end(), std::int16_t{0});
+    }
     s.spill.resize(std::size_t(p.output_width) * p.out_channels);
     s.zero_point_pixel.assign(std::size_t(p.channels), static_cast<std::int8_t>(p.input_zero_point));
     s.ring_tags.assign(ring, -1);
@@ -829,8 +1173,17 @@ void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std:
     const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
     const std::size_t out_image = std::size_t(p.output_height) * out_row;
     const auto convert = [&](const std::int8_t* row, std::int16_t* dst) { convert_row_portable(p, row, dst); };
+    const auto convert_quads = [&](const std::int8_t* row, std::uint8_t* dst) { convert_quad_row_portable(p, row, dst); };
     for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
         std::int8_t* out = output + n * out_image;
+        if (p.quads) {
+            for_each_output_quad_row(p, input + n * in_image, s, convert_quads,
+                                     [&](const std::uint8_t* const* rows, std::int32_t oy) {
+                                         row_portable_quads(p, rows, s.spill.data());
+                                         requantize_row<Policy>(p, s.spill.data(), out + std::size_t(oy) * out_row);
+                                     });
+            continue;
+        }
         for_each_output_row(p, input + n * in_image, s, convert, [&](const std::int16_t* const* rows, std::int32_t oy) {
             if (p.lanes == 16)
                 row_portable<16>(p, rows, s.spill.data());
@@ -842,10 +1195,11 @@ void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std:
 }
 
 inline void check_call(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output) {
-    check(p.out_channels > 0 && !p.weights.empty(), "depthwise_int8",
+    check(p.out_channels > 0 && !(p.quads ? p.quad_weights.empty() : p.weights.empty()), "depthwise_int8",
           "the packed weights are empty (pack_depthwise_int8 first)");
     check(input != nullptr && output != nullptr, "depthwise_int8", "input and output pointers must not be null");
-    check(p.lanes == depthwise_int8_lanes(p.isa) && p.channels_padded % p.lanes == 0, "depthwise_int8",
+    check(p.lanes == depthwise_int8_lanes(p.isa) && p.channels_padded % p.lanes == 0 &&
+              p.quads == depthwise_int8_uses_quads(p.isa), "depthwise_int8",
           "the packing is inconsistent with its isa (", to_string(p.isa), ")");
 }
 
@@ -864,6 +1218,7 @@ void depthwise_int8(const depthwise_int8_packed& p, const std::int8_t* input, st
     switch (p.isa) {
 #if QTL_DEPTHWISE_INT8_AVX512BW
         case depthwise_int8_isa::avx512bw: return depthwise_avx512bw::run<Policy>(p, input, output, s);
+        case depthwise_int8_isa::avx512_vnni: return depthwise_avx512_vnni::run<Policy>(p, input, output, s);
 #endif
 #if QTL_DEPTHWISE_INT8_AVX2
         case depthwise_int8_isa::avx2: return depthwise_avx2::run<Policy>(p, input, output, s);
