@@ -13,8 +13,8 @@
 #include "qtl/kernels/register_requantize.hpp"
 
 // kernels/register_requantize: the per-lane constants, the AVX2 register
-// stage in its three forms (one vector, two narrowed together, four narrowed
-// together) and the 16-lane AVX-512 stage, against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
+// stage and the 16-lane AVX-512 stage, each in its three forms (one vector,
+// two narrowed together, four narrowed together), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
 // every lane meeting every multiplier.
@@ -124,7 +124,7 @@ TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equal
         }
 }
 
-TEST_CASE("register_requantize: the AVX-512 stage (16 lanes) equals gemmlowp on edge values") {
+TEST_CASE("register_requantize: the AVX-512 stage (one, two and four vectors) equals gemmlowp on edge values") {
     const auto f = qtl::kernels::detect_cpu_features();
     if (!(f.avx512f && f.avx512bw)) {
         MESSAGE("no AVX-512BW on this CPU: the 16-lane stage is not run");
@@ -134,27 +134,38 @@ TEST_CASE("register_requantize: the AVX-512 stage (16 lanes) equals gemmlowp on 
     std::size_t checked = 0, wrong = 0;
     for (const qtl::requantize_params out : output_params)
         for (int shift = -31; shift <= 30; ++shift) {
-            const std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);
-            const auto c = make_register_requantize_constants(qms, 16, 16);
+            // 64 channels: vector q's lanes take the 16 multipliers rotated by q, so
+            // that a wrong column offset in the two- and four-vector forms shows.
+            const std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift);
+            std::vector<qtl::quantized_multiplier> qms;
+            for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
+            const auto c = make_register_requantize_constants(qms, 64, 64);
             REQUIRE(c.usable);
-            for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
-                std::int32_t acc[16];
-                for (std::size_t l = 0; l < 16; ++l) acc[l] = values[(start + l) % values.size()];
-                std::int8_t bytes[16];
-                qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, bytes);
-                for (std::size_t l = 0; l < 16; ++l) {
-                    const std::int8_t expected = gemmlowp_requantize(acc[l], qms[l], out);
-                    ++checked;
-                    if (bytes[l] != expected && wrong++ == 0) {
-                        CAPTURE(shift);
-                        CAPTURE(out.output_zero_point);
-                        FAIL_CHECK("acc " << acc[l] << " lane " << l << ": expected " << int(expected) << ", got "
-                                          << int(bytes[l]));
+            for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})  // depthwise's, the GEMM's
+                for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
+                    std::int32_t acc[64];
+                    for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
+                    std::int8_t one[16], two[32], four[64];
+                    qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two,
+                                                                               four);
+                    for (std::size_t j = 0; j < 64; ++j) {
+                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
+                        const bool ok = four[j] == expected && (j >= 32 || two[j] == expected) &&
+                                        (j >= 16 || one[j] == expected);
+                        ++checked;
+                        if (!ok && wrong++ == 0) {
+                            CAPTURE(shift);
+                            CAPTURE(col_step);
+                            CAPTURE(out.output_zero_point);
+                            FAIL_CHECK("acc " << acc[j] << " lane " << j << ": expected " << int(expected)
+                                              << ", got four " << int(four[j])
+                                              << (j < 32 ? ", two " + std::to_string(two[j]) : std::string())
+                                              << (j < 16 ? ", one " + std::to_string(one[j]) : std::string()));
+                        }
                     }
                 }
-            }
         }
-    CHECK(checked == values.size() * 16 * 62 * 4);
+    CHECK(checked == values.size() * 64 * 2 * 62 * 4);
     CHECK(wrong == 0);
 }
 #endif

@@ -75,12 +75,12 @@
 #define QTL_DEPTHWISE_INT8_AVX512BW 0
 #endif
 
-// The AVX-512BW kernel is bit-exact on AVX-512 hardware (AMD Zen 5, with
-// -DQTL_DEPTHWISE_INT8_USE_AVX512BW=1) but was no faster there than the AVX2
-// kernel (192 against 169 us on dwconv3x3_56x56x128: neither is bound by its
-// multiplies), so a build uses it only when it opts in with that macro.
+// The AVX-512BW pair-row kernel runs on CPUs with AVX-512BW but no VNNI
+// (on AMD Zen 5, 152 against the AVX2 kernel's 172 us on 3x3 56x56x128);
+// -DQTL_DEPTHWISE_INT8_USE_AVX512BW=0 keeps such CPUs on AVX2 (e.g. where
+// 512-bit code lowers the clock).
 #ifndef QTL_DEPTHWISE_INT8_USE_AVX512BW
-#define QTL_DEPTHWISE_INT8_USE_AVX512BW 0
+#define QTL_DEPTHWISE_INT8_USE_AVX512BW 1
 #endif
 
 // The epilogue is inlined into the pixel loop: as a call, the ABI (every
@@ -782,10 +782,26 @@ struct register_epilogue {
     template <int Np>
     QTL_DETAIL_DEPTHWISE_INLINE void store(const __m512i (&acc)[Np], std::size_t ox0, std::size_t col,
                                            std::size_t count) const noexcept {
+        std::int8_t* out = out_row + ox0 * out_channels + col;
+        if constexpr (Np >= 2 && Np <= 4) {
+            if (count == 16) {  // the pixels narrowed together (register_stage::four_to_bytes), a 128-bit lane each
+                const __m512i x[4] = {acc[0], acc[1], acc[Np > 2 ? 2 : 0], acc[Np > 3 ? 3 : 0]};
+                const __m512i bytes = stage.four_to_bytes(x, col, 0);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(bytes));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(out + out_channels), _mm512_extracti32x4_epi32(bytes, 1));
+                if constexpr (Np > 2)
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * out_channels),
+                                     _mm512_extracti32x4_epi32(bytes, 2));
+                if constexpr (Np > 3)
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * out_channels),
+                                     _mm512_extracti32x4_epi32(bytes, 3));
+                return;
+            }
+        }
 #pragma GCC unroll 4
         for (int q = 0; q < Np; ++q)
-            register_requantize_avx512::store_int8_lanes(
-                stage(acc[q], col), out_row + (ox0 + std::size_t(q)) * out_channels + col, count);
+            register_requantize_avx512::store_int8_lanes(stage(acc[q], col), out + std::size_t(q) * out_channels,
+                                                         count);
     }
 };
 

@@ -146,26 +146,32 @@ public:
     // two independent chains per call, which the core overlaps.
     QTL_KERNELS_NOINLINE void store2(__m512i a, __m512i b, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
-        const __m512i ra = requantized(a, col), rb = requantized(b, col + 16);
-        register_requantize_avx512::store_int8_lanes(ra, out, 16);
-        register_requantize_avx512::store_int8_lanes(rb, out + 16, count - 16);
+        const __m512i bytes = stage_.two_to_bytes(biased(a, col), biased(b, col + 16), col, 16);
+        if (count == 32)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
+        else
+            _mm512_mask_storeu_epi8(out, _cvtu64_mask64((std::uint64_t{1} << count) - 1), bytes);
     }
 
     // Columns [col, col + count) from a, b, c, d, count in (48, 64].
     QTL_KERNELS_NOINLINE void store4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
-        const __m512i ra = requantized(a, col), rb = requantized(b, col + 16);
-        const __m512i rc = requantized(c, col + 32), rd = requantized(d, col + 48);
-        register_requantize_avx512::store_int8_lanes(ra, out, 16);
-        register_requantize_avx512::store_int8_lanes(rb, out + 16, 16);
-        register_requantize_avx512::store_int8_lanes(rc, out + 32, 16);
-        register_requantize_avx512::store_int8_lanes(rd, out + 48, count - 48);
+        // Narrowed together (register_stage::four_to_bytes): 64 contiguous bytes.
+        const __m512i x[4] = {biased(a, col), biased(b, col + 16), biased(c, col + 32), biased(d, col + 48)};
+        const __m512i bytes = stage_.four_to_bytes(x, col, 16);
+        if (count == 64)
+            _mm512_storeu_si512(out, bytes);
+        else
+            _mm512_mask_storeu_epi8(out, _cvtu64_mask64((std::uint64_t{1} << count) - 1), bytes);
     }
 
 private:
     // Bias, then the stage: int32 lanes within int8.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i requantized(__m512i acc, std::size_t col) const noexcept {
-        return stage_(_mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col)), col);
+        return stage_(biased(acc, col), col);
+    }
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i biased(__m512i acc, std::size_t col) const noexcept {
+        return _mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col));
     }
     const std::int32_t* bias_;
     register_requantize_avx512::register_stage<LeftShifts> stage_;
