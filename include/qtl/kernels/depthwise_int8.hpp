@@ -39,11 +39,20 @@
 // and the INT32_MIN multiplier whose product saturates, take qtl's array
 // requantize stage on a row of spilled accumulators instead: the same bytes.
 //
-// Kernels: AVX-512BW, AVX2 (compiled in GCC/clang target regions, picked at
-// run time by CPUID like kernels/gemm_int8.hpp) and a portable one.  The
-// portable code takes its vector width from the packing, so it also replays
-// the AVX-512BW layout, tiles and tails on machines without AVX-512
-// (depthwise_int8_emulated).
+// On AVX-512 VNNI, VPDPBUSD adds four u8 x s8 products per lane, so rows
+// become "quad rows" of bytes instead:
+//
+//   quad_row[xi][o] = (x(xi) + 128, x(xi + dw) + 128, x(xi + 2dw) + 128, x(xi + 3dw) + 128)
+//
+// with in_zp + 128 outside the image: a 3x3 filter costs 3 VPDPBUSD per
+// vector.  The +128 and in_zp leave (in_zp + 128) * sum(w) in every sum,
+// which the packing takes out of the bias once (quad_bias).
+//
+// Kernels: AVX-512 VNNI, AVX-512BW, AVX2 (compiled in GCC/clang target
+// regions, picked at run time by CPUID like kernels/gemm_int8.hpp) and a
+// portable one.  The portable code takes its vector width and layout from
+// the packing, so it also replays the AVX-512 layouts, tiles and tails on
+// machines without AVX-512 (depthwise_int8_emulated).
 
 #include <algorithm>
 #include <climits>
