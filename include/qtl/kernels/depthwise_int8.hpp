@@ -163,7 +163,7 @@ struct depthwise_int8_packed {
     // [tile][ky][pair][lane][2] int16: the weights (w[ky][2 pair][o], w[ky][2 pair + 1][o]) of
     // output channel o = tile * lanes + lane, zero past KW and in the channel padding.
     std::vector<std::int16_t, aligned_allocator<std::int16_t>> weights;
-    std::vector<std::int32_t> bias;  // channels_padded values (0 in the padding)
+    std::vector<std::int32_t> bias;  // channels_padded values (0 in the padding); pair-row kernels only
     bool per_channel = false;
     quantized_multiplier multiplier;                // per-tensor
     std::vector<std::int32_t> multipliers, shifts;  // per-channel, channels_padded values (0 in the padding)
@@ -173,7 +173,7 @@ struct depthwise_int8_packed {
     // for double rounding.
     register_requantize_constants lane_requantize;
 
-    // Quad-row kernels (depthwise_int8_uses_quads) instead of `weights`,
+    // Quad-row kernels (depthwise_int8_uses_quads) instead of `weights`, `bias`,
     // `kernel_pairs` and the pair rows: four horizontal taps per lane.
     bool quads = false;
     std::size_t kernel_quads = 0;     // ceil(KW / 4): VPDPBUSD per filter row
@@ -245,7 +245,24 @@ inline void validate(const depthwise_int8_spec& s) {
           p.activation_max, "]");
 }
 
-// The quad-row fields of p (geometry already set) from s.
+// The pair-row kernels' weights and bias of p (geometry already set) from s.
+inline void pack_pairs(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
+    const std::size_t oc = p.out_channels, lanes = p.lanes;
+    const std::size_t kh = std::size_t(s.kernel_height), kw = std::size_t(s.kernel_width);
+    p.weights.assign(p.tiles() * p.taps_per_tile() * lanes * 2, 0);
+    for (std::size_t o = 0; o < oc; ++o) {
+        const std::size_t tile = o / lanes, lane = o % lanes;
+        for (std::size_t ky = 0; ky < kh; ++ky)
+            for (std::size_t kx = 0; kx < kw; ++kx)
+                p.weights[(((tile * kh + ky) * p.kernel_pairs + kx / 2) * lanes + lane) * 2 + kx % 2] =
+                    s.weights[(ky * kw + kx) * oc + o];
+    }
+    p.bias.assign(p.channels_padded, 0);
+    if (!s.bias.empty()) std::copy(s.bias.begin(), s.bias.end(), p.bias.begin());
+}
+
+// The quad-row kernels' weights and bias (quad_bias) and quad-row geometry of
+// p (the rest of the geometry already set) from s.
 inline void pack_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
     const std::size_t oc = p.out_channels, lanes = p.lanes;
     const std::size_t kh = std::size_t(s.kernel_height), kw = std::size_t(s.kernel_width);
@@ -300,7 +317,7 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     p.output = s.output;
 
     const std::size_t oc = std::size_t(s.channels) * std::size_t(s.depth_multiplier);
-    const std::size_t lanes = p.lanes, kh = std::size_t(s.kernel_height), kw = std::size_t(s.kernel_width);
+    const std::size_t lanes = p.lanes, kw = std::size_t(s.kernel_width);
     p.out_channels = oc;
     p.channels_padded = (oc + lanes - 1) / lanes * lanes;
     p.kernel_pairs = (kw + 1) / 2;
@@ -311,22 +328,10 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     p.pair_row_step = std::gcd(std::size_t(s.stride_width), 2 * std::size_t(s.dilation_width));
 
     p.quads = depthwise_int8_uses_quads(isa);
-    if (p.quads) {
+    if (p.quads)
         detail::depthwise::pack_quads(s, p);
-    } else {
-        p.weights.assign(p.tiles() * p.taps_per_tile() * lanes * 2, 0);
-        for (std::size_t o = 0; o < oc; ++o) {
-            const std::size_t tile = o / lanes, lane = o % lanes;
-            for (std::size_t ky = 0; ky < kh; ++ky)
-                for (std::size_t kx = 0; kx < kw; ++kx) {
-                    const std::size_t pair = kx / 2, j = kx % 2;
-                    p.weights[(((tile * kh + ky) * p.kernel_pairs + pair) * lanes + lane) * 2 + j] =
-                        s.weights[(ky * kw + kx) * oc + o];
-                }
-        }
-    }
-    p.bias.assign(p.channels_padded, 0);
-    if (!s.bias.empty()) std::copy(s.bias.begin(), s.bias.end(), p.bias.begin());
+    else
+        detail::depthwise::pack_pairs(s, p);
     p.per_channel = s.multipliers.size() > 1;
     p.multiplier = s.multipliers[0];
     if (p.per_channel) {
