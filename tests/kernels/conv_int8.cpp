@@ -282,6 +282,53 @@ TEST_CASE("conv_int8: short kernel rows (first layers) stay inside exact-size in
     for (const conv_case& c : cases) check_every_kernel(rng, c, true);
 }
 
+TEST_CASE("conv_int8: the VPERMB im2col's gather table (by hand) and rows == the portable im2col") {
+    std::mt19937 rng(7007);
+    // First layer 3x3x3 stride 2: kernel rows of 9 taps; the table puts row ky's
+    // taps after the 16-byte run of each kernel row before it.
+    conv_data first(rng, {1, 17, 15, 3, 32, 3, 3, 2, 2, 1, 1, ops::padding::same, fused_activation::none, true});
+    const conv_int8_packed p = pack_conv_int8(first.spec(), gemm_int8_isa::avx512_vnni);
+    REQUIRE(p.im2col_vbmi == bool(QTL_CONV_INT8_IM2COL_VBMI));
+    if (p.im2col_vbmi) {
+        for (std::size_t j = 0; j < 9; ++j) {
+            CHECK(p.im2col_gather[j] == j);
+            CHECK(p.im2col_gather[9 + j] == 16 + j);
+            CHECK(p.im2col_gather[18 + j] == 32 + j);
+        }
+    }
+    // Not for int16 rows (AVX2), runs over 16 taps (3x3x6 = 18) or five kernel rows.
+    CHECK_FALSE(pack_conv_int8(first.spec(), gemm_int8_isa::avx2).im2col_vbmi);
+    conv_data wide(rng, {1, 9, 9, 6, 8, 3, 3, 1, 1, 1, 1, ops::padding::same, fused_activation::none, false});
+    CHECK_FALSE(pack_conv_int8(wide.spec(), gemm_int8_isa::avx512_vnni).im2col_vbmi);
+    conv_data tall(rng, {1, 9, 9, 1, 8, 5, 3, 1, 1, 1, 1, ops::padding::same, fused_activation::none, false});
+    CHECK_FALSE(pack_conv_int8(tall.spec(), gemm_int8_isa::avx512_vnni).im2col_vbmi);
+
+    // Where this CPU has VBMI: its rows == the portable ones byte for byte, also for rows
+    // under 32 bytes (masked stores) and one to four kernel rows.
+    const cpu_features& f = host_cpu_features();
+    if (!(f.avx512f && f.avx512bw && f.avx512_vbmi)) return;
+    const std::vector<conv_case> cases = {
+        {1, 17, 15, 3, 32, 3, 3, 2, 2, 1, 1, ops::padding::same, fused_activation::none, true},
+        {1, 12, 11, 1, 4, 1, 3, 1, 1, 1, 1, ops::padding::same, fused_activation::none, false},   // k 3
+        {1, 12, 11, 2, 4, 2, 4, 1, 2, 2, 1, ops::padding::same, fused_activation::none, false},   // k 16, dilated rows
+        {1, 12, 11, 3, 4, 4, 4, 1, 1, 1, 1, ops::padding::valid, fused_activation::none, false},  // k 48, 4 rows
+    };
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        conv_data data(rng, c);
+        const conv_int8_packed packed = pack_conv_int8(data.spec(), gemm_int8_isa::avx512_vnni);
+        REQUIRE(packed.im2col_vbmi);
+        const std::size_t pixels = packed.shape.out_pixels(), k_padded = packed.gemm.k_padded();
+        const auto pad = static_cast<std::uint8_t>(packed.gemm.input_zero_point + 128);
+        std::vector<std::uint8_t> vbmi(pixels * k_padded + 64, 0xA5), portable(pixels * k_padded + 64, 0x5A);
+        qtl::kernels::detail::conv_int8_im2col(packed.shape, data.input.data(), 0, pixels, k_padded, pad, vbmi.data(),
+                                               packed.im2col_gather.data());
+        qtl::kernels::detail::conv_int8_im2col(packed.shape, data.input.data(), 0, pixels, k_padded, pad,
+                                               portable.data());
+        CHECK(std::equal(vbmi.begin(), vbmi.begin() + std::ptrdiff_t(pixels * k_padded), portable.begin()));
+    }
+}
+
 TEST_CASE("conv_int8: tiles stay near the target size and cover every pixel") {
     std::mt19937 rng(7003);
     conv_data data(rng, {1, 56, 56, 64, 64, 3, 3, 1, 1, 1, 1, ops::padding::same, fused_activation::none, false});

@@ -21,6 +21,9 @@
 // indirection buffer would need new kernels that convert on every tap read,
 // once per column block instead of once per pixel.
 //
+// Layers with few input channels (first layers: 3x3x3) gather each row with
+// one VPERMB where the CPU has AVX-512 VBMI (conv_int8_packed::im2col_vbmi).
+//
 // Padded taps are filled with the input zero point (in the kernel's form):
 // (in_zp - in_zp) * w = 0 exactly, the same sum as TFLite skipping them.
 //
@@ -31,6 +34,7 @@
 // byte comes from the same code, so threads change nothing in the result.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -42,13 +46,22 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/detail/gcc_bug_105593.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
+#include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+
+#if QTL_KERNELS_X86_TARGETS
+#include <immintrin.h>
+#define QTL_CONV_INT8_IM2COL_VBMI 1
+#else
+#define QTL_CONV_INT8_IM2COL_VBMI 0
 #endif
 
 namespace qtl::kernels {
@@ -82,6 +95,11 @@ struct conv_int8_packed {
     conv_int8_shape shape;
     gemm_int8_packed gemm;        // weights [O][KH*KW*I] packed for one kernel
     std::size_t tile_pixels = 0;  // output pixels (im2col rows) per tile
+    // The VPERMB im2col of small-channel layers (first layers), when the
+    // CPU has AVX-512 VBMI and the geometry fits: byte j of a row comes from
+    // byte im2col_gather[j] of the kernel rows' 16-byte runs side by side.
+    bool im2col_vbmi = false;
+    std::array<std::uint8_t, 64> im2col_gather{};
 
     std::size_t tiles() const noexcept { return (shape.out_pixels() + tile_pixels - 1) / tile_pixels; }
     std::size_t element_bytes() const noexcept {
@@ -205,6 +223,76 @@ inline void widen16_over(const std::int8_t* src, std::int16_t* dst) noexcept {
 // Bytes a tile's im2col may write past its last row (conv_int8_im2col_inside).
 inline constexpr std::size_t conv_int8_im2col_overrun_bytes = 16 * sizeof(std::int16_t);
 
+}  // namespace detail
+}  // namespace qtl::kernels
+
+#if QTL_CONV_INT8_IM2COL_VBMI
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vbmi"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vbmi")
+QTL_DETAIL_GCC_BUG_105593_BEGIN
+#endif
+namespace qtl::kernels::detail {
+
+// The inside pixels' im2col rows in VPDPBUSD's form (a + 128), one VPERMB
+// per pixel: the kernel rows' 16-byte runs (kernel_rows <= 4) side by side
+// in a zmm, flipped, gathered into the row's k bytes, zeros up to k_padded
+// (<= 64) and one store.  A first layer's 3x3x3 taps took 6 overlapping
+// 8-byte copies per row before (im2col 44 -> 14 us on 224x224x3 stride 2,
+// AMD Zen 5).  Returns
+// the pixels done: it stops before one whose reads would pass input_end.
+inline std::size_t conv_int8_im2col_inside_vbmi(const std::int8_t* src, const std::int8_t* input_end,
+                                                std::size_t pixels, std::size_t src_step, std::size_t row_pitch,
+                                                std::size_t kernel_rows, const std::uint8_t* gather, std::size_t k,
+                                                std::size_t k_padded, std::uint8_t* dst) noexcept {
+    const auto low_bits = [](std::size_t n) { return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1; };
+    const __m512i index = _mm512_loadu_si512(gather);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __mmask64 taps = _cvtu64_mask64(low_bits(k)), row = _cvtu64_mask64(low_bits(k_padded));
+    const std::size_t last_run = (kernel_rows - 1) * row_pitch;
+    // A whole 64-byte store where what it writes past the row lands in the
+    // next row (written after this one) or the tile's overrun bytes: masked
+    // stores are slow on AMD Zen 4/5.
+    const bool whole_stores = 64 - k_padded <= conv_int8_im2col_overrun_bytes;
+    const auto rows_of = [&](auto kernel_rows_c) {
+        constexpr std::size_t kernel_rows_n = decltype(kernel_rows_c)::value;
+        std::size_t p = 0;
+        for (; p < pixels && input_end - (src + last_run) >= 16; ++p, src += src_step, dst += k_padded) {
+            __m512i runs = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+            for (std::size_t ky = 1; ky < kernel_rows_n; ++ky)
+                runs = _mm512_mask_broadcast_i32x4(
+                    runs, static_cast<__mmask16>(0xFu << (4 * ky)),
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + ky * row_pitch)));
+            const __m512i bytes = _mm512_maskz_permutexvar_epi8(taps, index, _mm512_xor_si512(runs, flip));
+            if (whole_stores)
+                _mm512_storeu_si512(dst, bytes);
+            else
+                _mm512_mask_storeu_epi8(dst, row, bytes);
+        }
+        return p;
+    };
+    switch (kernel_rows) {
+        case 1: return rows_of(std::integral_constant<std::size_t, 1>{});
+        case 2: return rows_of(std::integral_constant<std::size_t, 2>{});
+        case 3: return rows_of(std::integral_constant<std::size_t, 3>{});
+        default: return rows_of(std::integral_constant<std::size_t, 4>{});
+    }
+}
+
+}  // namespace qtl::kernels::detail
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+QTL_DETAIL_GCC_BUG_105593_END
+#pragma GCC pop_options
+#endif
+#endif  // QTL_CONV_INT8_IM2COL_VBMI
+
+namespace qtl::kernels {
+namespace detail {
+
 // im2col rows of `pixels` consecutive output pixels of one output row whose
 // taps all lie inside the image, with dilation_width 1: each kernel row's
 // taps are one contiguous input run.  `src` is the first pixel's top-left
@@ -222,8 +310,18 @@ inline constexpr std::size_t conv_int8_im2col_overrun_bytes = 16 * sizeof(std::i
 template <class AElem>
 void conv_int8_im2col_inside(const std::int8_t* src, const std::int8_t* input_end, std::size_t pixels,
                              std::size_t src_step, std::size_t row_pitch, std::size_t kernel_rows, std::size_t run,
-                             std::size_t k, std::size_t k_padded, AElem* dst) noexcept {
+                             std::size_t k, std::size_t k_padded, const std::uint8_t* gather, AElem* dst) noexcept {
     std::size_t p = 0;
+#if QTL_CONV_INT8_IM2COL_VBMI
+    if constexpr (std::is_same_v<AElem, std::uint8_t>) {
+        if (gather) {
+            p = conv_int8_im2col_inside_vbmi(src, input_end, pixels, src_step, row_pitch, kernel_rows, gather, k,
+                                             k_padded, dst);
+            src += p * src_step;
+            dst += p * k_padded;
+        }
+    }
+#endif
 #if defined(__SSE2__)
     if constexpr (std::is_same_v<AElem, std::int16_t>) {
         const std::size_t last_run = (kernel_rows - 1) * row_pitch;
@@ -256,10 +354,11 @@ namespace detail {
 
 // im2col rows for output pixels [first, first + count): row r holds pixel
 // first + r's taps in [ky][kx][i] order (the filter's), then zeros up to
-// k_padded.  `pad` is the input zero point in the kernel's form.
+// k_padded.  `pad` is the input zero point in the kernel's form; `gather`,
+// conv_int8_packed::im2col_gather where im2col_vbmi holds, else null.
 template <class AElem>
 void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::size_t first, std::size_t count,
-                      std::size_t k_padded, AElem pad, AElem* out) noexcept {
+                      std::size_t k_padded, AElem pad, AElem* out, const std::uint8_t* gather = nullptr) noexcept {
     const std::size_t c = s.channels, kw = s.kernel_width, k = s.taps();
     const std::size_t run = kw * c;  // one kernel row's taps
     const std::size_t image = s.height * s.width * c;
@@ -287,7 +386,7 @@ void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::s
             done = std::min({count - r, s.out_width - ox, std::size_t(last_inside - std::ptrdiff_t(ox)) + 1});
             conv_int8_im2col_inside(in + (std::size_t(y0) * s.width + std::size_t(x0)) * c, input_end, done,
                                     s.stride_width * c, s.dilation_height * s.width * c, s.kernel_height, run, k,
-                                    k_padded, dst);
+                                    k_padded, gather, dst);
         } else {
             zero_row_padding(dst, k, k_padded);  // first: it may store over [0, k)
             const std::ptrdiff_t x_last = x0 + std::ptrdiff_t((kw - 1) * s.dilation_width);
@@ -325,6 +424,13 @@ void conv_int8_im2col(const conv_int8_shape& s, const std::int8_t* input, std::s
     }
 }
 
+// The VPERMB im2col's gather table when this CPU can run it, else null.
+inline const std::uint8_t* im2col_gather_of(const conv_int8_packed& p) noexcept {
+    if (!p.im2col_vbmi) return nullptr;
+    const cpu_features& f = host_cpu_features();
+    return f.avx512f && f.avx512bw && f.avx512_vbmi ? p.im2col_gather.data() : nullptr;
+}
+
 // Tiles [tile_begin, tile_end) with one thread's scratch.
 template <class Policy, bool Emulated>
 void conv_int8_tiles(const conv_int8_packed& p, const std::int8_t* input, std::int8_t* output, std::byte* scratch,
@@ -339,7 +445,7 @@ void conv_int8_tiles(const conv_int8_packed& p, const std::int8_t* input, std::i
         else  // VPDPBUSD layout: a + 128
             conv_int8_im2col(p.shape, input, first, count, k_padded,
                              static_cast<std::uint8_t>(g.input_zero_point + 128),
-                             reinterpret_cast<std::uint8_t*>(scratch));
+                             reinterpret_cast<std::uint8_t*>(scratch), im2col_gather_of(p));
         gemm_int8_run_blocks<Policy, Emulated>(g, scratch, count, output + first * g.n, g.n, 0, g.blocks);
     }
 }
@@ -370,6 +476,15 @@ inline conv_int8_packed pack_conv_int8(const conv_int8_spec& spec, gemm_int8_isa
     const std::size_t budget = conv_int8_tile_target_bytes - detail::conv_int8_im2col_overrun_bytes;
     std::size_t tile = std::max(budget / row_bytes / rows, std::size_t{1}) * rows;
     p.tile_pixels = std::min(tile, spec.shape.out_pixels());
+
+    // The VPERMB im2col: kernel rows of dilation 1 whose taps fit a 16-byte
+    // run each, at most four of them, rows of at most 64 bytes.
+    const conv_int8_shape& s = spec.shape;
+    const std::size_t run = s.kernel_width * s.channels;
+    p.im2col_vbmi = QTL_CONV_INT8_IM2COL_VBMI && !geo.a_int16 && s.dilation_width == 1 && s.kernel_height <= 4 &&
+                    run <= 16 && p.gemm.k_padded() <= 64;
+    if (p.im2col_vbmi)
+        for (std::size_t j = 0; j < s.taps(); ++j) p.im2col_gather[j] = static_cast<std::uint8_t>(j / run * 16 + j % run);
     return p;
 }
 

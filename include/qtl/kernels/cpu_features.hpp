@@ -32,6 +32,7 @@ struct cpu_features {
     bool avx512vl = false;
     bool avx512_vnni = false;  // EVEX VPDPBUSD on xmm/ymm/zmm
     bool avx_vnni = false;     // VEX VPDPBUSD on xmm/ymm (Alder Lake, Zen 5, ...)
+    bool avx512_vbmi = false;  // VPERMB (Ice Lake, Zen 4 and later; not Skylake-X / Cascade Lake)
 };
 
 // Reads the features of the CPU running this call.
@@ -58,6 +59,7 @@ inline cpu_features detect_cpu_features() noexcept {
         f.avx512bw = (ebx >> 30) & 1;
         f.avx512vl = (ebx >> 31) & 1;
         f.avx512_vnni = (ecx >> 11) & 1;
+        f.avx512_vbmi = (ecx >> 1) & 1;
     }
     if (max_subleaf >= 1) {
         __cpuid_count(7, 1, eax, ebx, ecx, edx);
