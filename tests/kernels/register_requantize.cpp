@@ -14,7 +14,8 @@
 
 // kernels/register_requantize: the per-lane constants, the AVX2 register
 // stage and the 16-lane AVX-512 stage, each in its three forms (one vector,
-// two narrowed together, four narrowed together), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
+// two narrowed together, four narrowed together; AVX-512 also two rows of two
+// vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
 // every lane meeting every multiplier.
@@ -124,7 +125,7 @@ TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equal
         }
 }
 
-TEST_CASE("register_requantize: the AVX-512 stage (one, two and four vectors) equals gemmlowp on edge values") {
+TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two rows) equals gemmlowp on edge values") {
     const auto f = qtl::kernels::detect_cpu_features();
     if (!(f.avx512f && f.avx512bw)) {
         MESSAGE("no AVX-512BW on this CPU: the 16-lane stage is not run");
@@ -145,20 +146,24 @@ TEST_CASE("register_requantize: the AVX-512 stage (one, two and four vectors) eq
                 for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
                     std::int32_t acc[64];
                     for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
-                    std::int8_t one[16], two[32], four[64];
+                    std::int8_t one[16], two[32], four[64], rows[64];
                     qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two,
-                                                                               four);
+                                                                               four, rows);
                     for (std::size_t j = 0; j < 64; ++j) {
                         const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
-                        const bool ok = four[j] == expected && (j >= 32 || two[j] == expected) &&
-                                        (j >= 16 || one[j] == expected);
+                        // Two rows of two vectors: the second row has the first's channels.
+                        const std::int8_t expected_rows =
+                            gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
+                        const bool ok = four[j] == expected && rows[j] == expected_rows &&
+                                        (j >= 32 || two[j] == expected) && (j >= 16 || one[j] == expected);
                         ++checked;
                         if (!ok && wrong++ == 0) {
                             CAPTURE(shift);
                             CAPTURE(col_step);
                             CAPTURE(out.output_zero_point);
                             FAIL_CHECK("acc " << acc[j] << " lane " << j << ": expected " << int(expected)
-                                              << ", got four " << int(four[j])
+                                              << ", got four " << int(four[j]) << ", rows " << int(rows[j])
+                                              << " (expected " << int(expected_rows) << ")"
                                               << (j < 32 ? ", two " + std::to_string(two[j]) : std::string())
                                               << (j < 16 ? ", one " + std::to_string(one[j]) : std::string()));
                         }

@@ -153,6 +153,45 @@ public:
             _mm512_mask_storeu_epi8(out, _cvtu64_mask64((std::uint64_t{1} << count) - 1), bytes);
     }
 
+    // Columns [col, col + count) of two rows, count in (16, 32]: a0, a1 to
+    // out, b0, b1 to out + ldc, narrowed together.
+    QTL_KERNELS_NOINLINE void store2_rows2(__m512i a0, __m512i a1, __m512i b0, __m512i b1, std::size_t col,
+                                           std::int8_t* out, std::size_t ldc, std::size_t count) const noexcept {
+        const __m512i bytes =
+            stage_.two_rows_to_bytes(biased(a0, col), biased(a1, col + 16), biased(b0, col), biased(b1, col + 16), col,
+                                     16);
+        if (count == 32 && ldc == 32) return _mm512_storeu_si512(out, bytes);
+        if (count == 32) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ldc), _mm512_extracti64x4_epi64(bytes, 1));
+            return;
+        }
+        const __mmask32 mask = _cvtu32_mask32(std::uint32_t((std::uint64_t{1} << count) - 1));
+        _mm256_mask_storeu_epi8(out, mask, _mm512_castsi512_si256(bytes));
+        _mm256_mask_storeu_epi8(out + ldc, mask, _mm512_extracti64x4_epi64(bytes, 1));
+    }
+
+    // Columns [col, col + count) of four rows, count <= 16: a to out, b to
+    // out + ldc, ..., narrowed together (one VPMOVDB per row was slow on Zen 5).
+    QTL_KERNELS_NOINLINE void store_rows4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col,
+                                          std::int8_t* out, std::size_t ldc, std::size_t count) const noexcept {
+        const __m512i x[4] = {biased(a, col), biased(b, col), biased(c, col), biased(d, col)};
+        const __m512i bytes = stage_.four_to_bytes(x, col, 0);
+        if (count == 16 && ldc == 16) return _mm512_storeu_si512(out, bytes);
+        store_rows16(_mm512_castsi512_si128(bytes), out, count);
+        store_rows16(_mm512_extracti32x4_epi32(bytes, 1), out + ldc, count);
+        store_rows16(_mm512_extracti32x4_epi32(bytes, 2), out + 2 * ldc, count);
+        store_rows16(_mm512_extracti32x4_epi32(bytes, 3), out + 3 * ldc, count);
+    }
+
+    // The same for two rows.
+    QTL_KERNELS_NOINLINE void store_rows2(__m512i a, __m512i b, std::size_t col, std::int8_t* out, std::size_t ldc,
+                                          std::size_t count) const noexcept {
+        const __m512i bytes = stage_.two_to_bytes(biased(a, col), biased(b, col), col, 0);
+        store_rows16(_mm512_castsi512_si128(bytes), out, count);
+        store_rows16(_mm512_extracti32x4_epi32(bytes, 1), out + ldc, count);
+    }
+
     // Columns [col, col + count) from a, b, c, d, count in (48, 64].
     QTL_KERNELS_NOINLINE void store4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
@@ -166,6 +205,12 @@ public:
     }
 
 private:
+    static void store_rows16(__m128i bytes, std::int8_t* out, std::size_t count) noexcept {
+        if (count == 16)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+        else
+            _mm_mask_storeu_epi8(out, _cvtu32_mask16(static_cast<std::uint32_t>((1u << count) - 1)), bytes);
+    }
     // Bias, then the stage: int32 lanes within int8.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i requantized(__m512i acc, std::size_t col) const noexcept {
         return stage_(biased(acc, col), col);

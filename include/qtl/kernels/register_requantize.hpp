@@ -274,6 +274,14 @@ public:
         return narrow4(sa, sb, sa, sb);
     }
 
+    // four_to_bytes of two rows of two vectors each (channels [col, col +
+    // 16) and [col + col_step, + 16)): row a's lanes in bytes [0, 32), row b's in [32, 64).
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i two_rows_to_bytes(__m512i a0, __m512i a1, __m512i b0, __m512i b1,
+                                                                    std::size_t col,
+                                                                    std::size_t col_step) const noexcept {
+        return narrow4(scaled(a0, col), scaled(a1, col + col_step), scaled(b0, col), scaled(b1, col + col_step));
+    }
+
     // multiply_by_quantized_multiplier<double_rounding>, lane by lane; the
     // steps of the AVX2 stage, the rounding carry added under a mask.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
@@ -320,10 +328,11 @@ private:
 // [col + q * col_step, + 16), q < 4, through every form of the stage (for
 // tests): q = 0 through operator() and store_int8_lanes into `one`, q = 0, 1
 // through two_to_bytes into `two`, all four through four_to_bytes into
-// `four`.  Needs c.usable.
+// `four`; and all four through two_rows_to_bytes into `rows`, where vector q
+// has channels [col + (q % 2) * col_step, + 16).  Needs c.usable.
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_step, std::int8_t* one,
-                             std::int8_t* two, std::int8_t* four) noexcept {
+                             std::int8_t* two, std::int8_t* four, std::int8_t* rows) noexcept {
     const __m512i x[4] = {_mm512_loadu_si512(acc), _mm512_loadu_si512(acc + 16), _mm512_loadu_si512(acc + 32),
                           _mm512_loadu_si512(acc + 48)};
     const auto run = [&](const auto& stage) {
@@ -331,6 +340,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(two),
                             _mm512_castsi512_si256(stage.two_to_bytes(x[0], x[1], col, col_step)));
         _mm512_storeu_si512(four, stage.four_to_bytes(x, col, col_step));
+        _mm512_storeu_si512(rows, stage.two_rows_to_bytes(x[0], x[1], x[2], x[3], col, col_step));
     };
     if (c.left_shifts)
         run(register_stage<true>(c, out));
