@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qtl/fixedpoint/requantize.hpp"
@@ -40,6 +41,7 @@ struct dw_case {
     bool extreme_bias = false;  // biases near the int32 limits: the sums wrap
     bool single_rounding = false;  // multipliers from quantize_multiplier<single_rounding>
     bool saturating_multiplier = false;  // one multiplier is INT32_MIN (the product that saturates)
+    int max_shift = 1;  // shifts in [-14, max_shift]; -1: right shifts only (the AVX-512 one_rounding form)
     unsigned seed = 1;
 };
 
@@ -96,7 +98,7 @@ dw_problem make_problem(const dw_case& c) {
             const double real = std::uniform_real_distribution<double>(1e-4, 1.5)(rng);
             p.multipliers.push_back(qtl::quantize_multiplier<qtl::single_rounding>(real));
         } else {
-            p.multipliers.push_back({uniform(1 << 30, std::numeric_limits<std::int32_t>::max()), uniform(-14, 1)});
+            p.multipliers.push_back({uniform(1 << 30, std::numeric_limits<std::int32_t>::max()), uniform(-14, c.max_shift)});
         }
     }
     if (c.saturating_multiplier) p.multipliers[0] = {std::numeric_limits<std::int32_t>::min(), -2};
@@ -213,6 +215,7 @@ TEST_CASE("depthwise_int8: the packing's geometry") {
     CHECK(vnni.kernel_quads == 2);        // kx quads (0..3) (4,-,-,-)
     CHECK(vnni.quad_row_pixels == 17);    // quads start at ox*2 + 4j*2 for j < 2: xi < 4*2 + 8 + 1
     CHECK(vnni.quad_row_step == 2);       // gcd(stride 2, 4 * dilation 2)
+    CHECK(vnni.rows_per_pass == 1);       // two quads a filter row: one output row a pass
     CHECK(vnni.quad_padding() == p.spec.input_zero_point + 128);
     // Weight (ky 1, kx 3) of output channel 9: tile 0, lane 9, quad 0, fourth of the quad.
     CHECK(vnni.quad_weights[(((0 * 3 + 1) * 2 + 0) * 16 + 9) * 4 + 3] == p.weights[(1 * 5 + 3) * 34 + 9]);
@@ -238,6 +241,54 @@ TEST_CASE("depthwise_int8: 3x3 stride 1 SAME, channel counts across the vector t
         c.seed = unsigned(channels);
         check_all_kernels(c);
     }
+}
+
+TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI, 3x3, vertical stride 1 or 2), every row count") {
+    dw_case c;  // 7 x 9, 3x3 SAME: 7 output rows
+    const auto geometry = [&] {
+        const auto packed = qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512_vnni);
+        return std::pair{packed.rows_per_pass, packed.ring_rows()};
+    };
+    CHECK(geometry() == std::pair{4, std::size_t{6}});  // a pass reads rows oy - 1 .. oy + 4
+    c.height = 2;
+    CHECK(geometry() == std::pair{2, std::size_t{4}});  // no more rows than the output has
+    c.height = 7;
+    c.sh = 2;  // 4 output rows
+    CHECK(geometry() == std::pair{4, std::size_t{9}});  // rows 2 oy - 1 + [0, 9)
+    c.sh = 3;
+    CHECK(geometry() == std::pair{1, std::size_t{3}});
+    c.sh = 1;
+    c.dh = 2;
+    CHECK(geometry() == std::pair{1, std::size_t{5}});
+    c.dh = 1;
+    c.kh = 5;
+    CHECK(geometry().first == 1);
+    c.kh = 3;
+    c.saturating_multiplier = true;  // no in-register epilogue: rows one at a time
+    CHECK(geometry().first == 1);
+    CHECK(qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512bw).rows_per_pass == 1);
+
+    // Every count of rows in the last pass, passes whose rows are partly
+    // outside the image (SAME) or all inside (VALID).
+    unsigned seed = 300;
+    for (int stride : {1, 2})
+        for (int height : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 17})
+            for (bool same : {true, false}) {
+                if (!same && height < 3) continue;
+                dw_case d;
+                d.batches = height % 3 == 0 ? 2 : 1;
+                d.height = height;
+                d.width = 7;      // a group of 4 pixels and one of 3
+                d.channels = 40;  // two full vectors and one of 8
+                d.sh = stride;
+                d.sw = height % 2 + 1;  // any horizontal stride
+                d.same = same;
+                d.in_zp = -9;
+                d.out_zp = 4;
+                d.max_shift = same ? -1 : 1;  // both in-register forms
+                d.seed = ++seed;
+                check_all_kernels(d);
+            }
 }
 
 TEST_CASE("depthwise_int8: 3x3 stride 1 and 2, SAME and VALID, per-tensor and per-channel") {

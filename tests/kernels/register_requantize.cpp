@@ -18,7 +18,9 @@
 // vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
-// every lane meeting every multiplier.
+// every lane meeting every multiplier.  The AVX-512 stage also in its
+// one-rounding form (one shift in [-23, -1] on every lane, the zero point in
+// the 64-bit addend).
 
 namespace {
 
@@ -88,6 +90,32 @@ TEST_CASE("register_requantize: constants per lane, per-tensor replicated, paddi
     CHECK_FALSE(make_register_requantize_constants(saturating, 2, 8).usable);
 }
 
+TEST_CASE("register_requantize: the one-rounding constants, by hand, and when they apply") {
+    constexpr std::int64_t two30 = std::int64_t{1} << 30;
+    // Lanes 0-2 shifts -1, -2, -23; lane 3 is padding (shift taken as -1); zero point -5.
+    const std::vector<qtl::quantized_multiplier> qms{{1 << 30, -1}, {1518500250, -2}, {1276901417, -23}};
+    const auto c = make_register_requantize_constants(qms, 3, 4, -5);
+    REQUIRE(c.one_rounding);
+    CHECK(c.zero_point == -5);
+    // 2^30 + 2^(30+right) - 5 * 2^(31+right)
+    CHECK(c.addend_even == std::vector<std::int64_t>{two30 + 2 * two30 - 5 * 4 * two30,
+                                                     two30 + (two30 << 23) - 5 * (two30 << 24)});
+    CHECK(c.addend_odd == std::vector<std::int64_t>{two30 + 4 * two30 - 5 * 8 * two30,
+                                                    two30 + 2 * two30 - 5 * 4 * two30});
+    CHECK(c.shift_even == std::vector<std::int64_t>{32, 54});
+    CHECK(c.shift_odd == std::vector<std::int64_t>{33 - 32, 32 - 32});
+
+    const auto one_rounding = [](std::vector<qtl::quantized_multiplier> qms, std::int32_t zero_point) {
+        return make_register_requantize_constants(qms, 2, 2, zero_point).one_rounding;
+    };
+    CHECK_FALSE(one_rounding({{1 << 30, 0}}, 0));    // no right shift
+    CHECK_FALSE(one_rounding({{1 << 30, -24}}, 0));  // the 64-bit sum could overflow
+    CHECK_FALSE(one_rounding({{1 << 30, -3}, {1 << 30, 2}}, 0));
+    CHECK_FALSE(one_rounding({{1 << 30, -3}}, 128));
+    CHECK(one_rounding({{1 << 30, -3}}, -128));
+    CHECK(one_rounding({{1 << 30, -1}, {1 << 30, -23}}, 127));
+}
+
 #if QTL_KERNELS_X86_TARGETS
 TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equals gemmlowp on edge values") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
@@ -132,45 +160,54 @@ TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two r
         return;
     }
     const std::vector<std::int32_t> values = edge_accumulators();
-    std::size_t checked = 0, wrong = 0;
+    std::size_t checked = 0, wrong = 0, one_rounding = 0;
     for (const qtl::requantize_params out : output_params)
-        for (int shift = -31; shift <= 30; ++shift) {
-            // 64 channels: vector q's lanes take the 16 multipliers rotated by q, so
-            // that a wrong column offset in the two- and four-vector forms shows.
-            const std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift);
-            std::vector<qtl::quantized_multiplier> qms;
-            for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
-            const auto c = make_register_requantize_constants(qms, 64, 64);
-            REQUIRE(c.usable);
-            for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})  // depthwise's, the GEMM's
-                for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
-                    std::int32_t acc[64];
-                    for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
-                    std::int8_t one[16], two[32], four[64], rows[64];
-                    qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two,
-                                                                               four, rows);
-                    for (std::size_t j = 0; j < 64; ++j) {
-                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
-                        // Two rows of two vectors: the second row has the first's channels.
-                        const std::int8_t expected_rows =
-                            gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
-                        const bool ok = four[j] == expected && rows[j] == expected_rows &&
-                                        (j >= 32 || two[j] == expected) && (j >= 16 || one[j] == expected);
-                        ++checked;
-                        if (!ok && wrong++ == 0) {
-                            CAPTURE(shift);
-                            CAPTURE(col_step);
-                            CAPTURE(out.output_zero_point);
-                            FAIL_CHECK("acc " << acc[j] << " lane " << j << ": expected " << int(expected)
-                                              << ", got four " << int(four[j]) << ", rows " << int(rows[j])
-                                              << " (expected " << int(expected_rows) << ")"
-                                              << (j < 32 ? ", two " + std::to_string(two[j]) : std::string())
-                                              << (j < 16 ? ", one " + std::to_string(one[j]) : std::string()));
+        for (int shift = -31; shift <= 30; ++shift)
+            for (const bool same_shift : {false, true}) {
+                // 64 channels: vector q's lanes take the 16 multipliers rotated by q, so
+                // that a wrong column offset in the two- and four-vector forms shows.
+                // Mixed shifts run the two-rounding form; one shift in [-23, -1] everywhere, the one-rounding form.
+                std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift);
+                if (same_shift)
+                    for (auto& qm : sixteen) qm.shift = shift;
+                std::vector<qtl::quantized_multiplier> qms;
+                for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
+                const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point);
+                REQUIRE(c.usable);
+                REQUIRE(c.one_rounding == (same_shift && shift >= -23 && shift <= -1));
+                one_rounding += c.one_rounding;
+                for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})  // depthwise's, the GEMM's
+                    for (std::size_t start = 0; start < values.size(); ++start) {  // every value meets every lane
+                        std::int32_t acc[64];
+                        for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
+                        std::int8_t one[16], two[32], four[64], rows[64];
+                        qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two,
+                                                                                   four, rows);
+                        for (std::size_t j = 0; j < 64; ++j) {
+                            const std::int8_t expected =
+                                gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
+                            // Two rows of two vectors: the second row has the first's channels.
+                            const std::int8_t expected_rows =
+                                gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
+                            const bool ok = four[j] == expected && rows[j] == expected_rows &&
+                                            (j >= 32 || two[j] == expected) && (j >= 16 || one[j] == expected);
+                            ++checked;
+                            if (!ok && wrong++ == 0) {
+                                CAPTURE(shift);
+                                CAPTURE(same_shift);
+                                CAPTURE(col_step);
+                                CAPTURE(out.output_zero_point);
+                                FAIL_CHECK("acc " << acc[j] << " lane " << j << ": expected " << int(expected)
+                                                  << ", got four " << int(four[j]) << ", rows " << int(rows[j])
+                                                  << " (expected " << int(expected_rows) << ")"
+                                                  << (j < 32 ? ", two " + std::to_string(two[j]) : std::string())
+                                                  << (j < 16 ? ", one " + std::to_string(one[j]) : std::string()));
+                            }
                         }
                     }
-                }
-        }
-    CHECK(checked == values.size() * 64 * 2 * 62 * 4);
+            }
+    CHECK(checked == values.size() * 64 * 2 * 62 * 4 * 2);
+    CHECK(one_rounding == 23 * 4);
     CHECK(wrong == 0);
 }
 #endif

@@ -131,7 +131,7 @@ struct ops {
 // bias, then the 16-lane register stage of register_requantize.hpp, about a
 // third of zmm_epilogue's instructions (which shapes with a short k, such as
 // a first conv layer or a 1x1 conv of 128 channels, spend most time in).
-template <bool LeftShifts>
+template <register_requantize_avx512::form Form>
 class lane_epilogue {
 public:
     explicit lane_epilogue(const gemm_int8_packed& p) noexcept
@@ -219,7 +219,7 @@ private:
         return _mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col));
     }
     const std::int32_t* bias_;
-    register_requantize_avx512::register_stage<LeftShifts> stage_;
+    register_requantize_avx512::register_stage<Form> stage_;
 };
 
 template <class Policy>
@@ -228,10 +228,10 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
     const auto* rows = static_cast<const std::uint8_t*>(a);
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (packed.lane_requantize.usable) {
-            if (packed.lane_requantize.left_shifts)
-                gemm_int8_blocks<ops, lane_epilogue<true>>(packed, rows, m, out, ldc, block_begin, block_end);
-            else
-                gemm_int8_blocks<ops, lane_epilogue<false>>(packed, rows, m, out, ldc, block_begin, block_end);
+            register_requantize_avx512::with_form(packed.lane_requantize, packed.output, [&](auto form) {
+                gemm_int8_blocks<ops, lane_epilogue<decltype(form)::value>>(packed, rows, m, out, ldc, block_begin,
+                                                                            block_end);
+            });
             return;
         }
     }

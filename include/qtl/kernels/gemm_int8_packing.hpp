@@ -237,7 +237,7 @@ inline gemm_int8_packed pack_gemm_int8(const gemm_int8_spec& s, gemm_int8_isa is
             p.shifts[col] = s.multipliers[col].shift;
         }
     }
-    p.lane_requantize = make_register_requantize_constants(s.multipliers, s.n, padded_n);
+    p.lane_requantize = make_register_requantize_constants(s.multipliers, s.n, padded_n, s.output.output_zero_point);
     return p;
 }
 
