@@ -135,6 +135,28 @@ void gemm_int8_run_blocks(const gemm_int8_packed& p, const void* a, std::size_t 
     }
 }
 
+// Packs activation rows with p.isa's own vectors; false where the kernel has
+// none (scalar), for the portable pack_gemm_int8_activations.
+inline bool gemm_int8_pack_activations_simd(const gemm_int8_packed& p, const std::int8_t* a, std::size_t m,
+                                            std::size_t lda, std::byte* dst) noexcept {
+    switch (p.isa) {
+#if QTL_GEMM_INT8_AVX512_VNNI
+        case gemm_int8_isa::avx512_vnni:
+            avx512_vnni::gemm_int8_pack_activations_avx512_vnni(a, m, lda, p.k, p.k_padded(), dst);
+            return true;
+#endif
+#if QTL_GEMM_INT8_AVX_VNNI
+        case gemm_int8_isa::avx_vnni:
+            avx_vnni::gemm_int8_pack_activations_avx_vnni(a, m, lda, p.k, p.k_padded(), dst);
+            return true;
+#endif
+#if QTL_GEMM_INT8_AVX2
+        case gemm_int8_isa::avx2: avx2::gemm_int8_pack_activations_avx2(a, m, lda, p.k, p.k_padded(), dst); return true;
+#endif
+        default: return false;
+    }
+}
+
 template <class Policy, bool Emulated>
 void gemm_int8_with(const gemm_int8_packed& p, const std::int8_t* a, std::size_t m,
                     std::size_t lda, std::int8_t* out, std::size_t ldc, const gemm_int8_options& options) {
@@ -170,6 +192,8 @@ void gemm_int8_with(const gemm_int8_packed& p, const std::int8_t* a, std::size_t
     const std::size_t tile_rows = static_cast<std::size_t>(g.tile_rows);
     const std::size_t chunk = std::max<std::size_t>(gemm_int8_row_chunk_bytes / row_bytes / tile_rows, 1) * tile_rows;
     const auto pack = [&](std::size_t row0, std::size_t rows, std::byte* dst) {
+        if constexpr (!Emulated)
+            if (gemm_int8_pack_activations_simd(p, a + row0 * lda, rows, lda, dst)) return;
         if (g.a_int16)
             pack_gemm_int8_activations(a + row0 * lda, rows, lda, p.k, p.k_padded(), g.a_offset,
                                        reinterpret_cast<std::int16_t*>(dst));

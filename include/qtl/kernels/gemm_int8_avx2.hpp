@@ -120,9 +120,43 @@ struct ops {
     static void store_int32(std::int32_t* out, vec v) noexcept {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
     }
+    // One activation row as the kernel reads it: x as int16 for k values,
+    // zeros to k_padded.  `whole`: the 16-value steps may read and write
+    // past the row (other rows, or its own padding): the values past k are
+    // cleared with a compare against their index; else a partial step goes
+    // through a zeroed buffer.
+    static constexpr std::size_t pack_step = 16;
+    static void pack_row(const std::int8_t* src, std::size_t k, std::size_t k_padded, std::int16_t* dst,
+                         bool whole) noexcept {
+        const __m256i index = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const auto widen = [](const std::int8_t* p) {
+            return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        };
+        std::size_t kk = 0;
+        for (; kk + 16 <= k; kk += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk), widen(src + kk));
+        for (; kk < k_padded; kk += 16) {
+            const auto real = static_cast<std::int16_t>(k > kk ? k - kk : 0);  // < 16
+            if (whole) {
+                const __m256i keep = _mm256_cmpgt_epi16(_mm256_set1_epi16(real), index);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk), _mm256_and_si256(widen(src + kk), keep));
+                continue;
+            }
+            alignas(16) std::int8_t part[16] = {};
+            std::memcpy(part, src + kk, std::size_t(real));
+            alignas(32) std::int16_t wide[16];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(wide), widen(part));
+            std::memcpy(dst + kk, wide, std::min<std::size_t>(16, k_padded - kk) * sizeof(std::int16_t));
+        }
+    }
 };
 
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
+
+// Activation rows as this kernel reads them (gemm_int8_pack_rows).
+inline void gemm_int8_pack_activations_avx2(const std::int8_t* a, std::size_t m, std::size_t lda, std::size_t k,
+                                        std::size_t k_padded, void* out) noexcept {
+    gemm_int8_pack_rows<ops>(a, m, lda, k, k_padded, static_cast<ops::a_elem*>(out));
+}
 
 // Double rounding with no INT32_MIN multiplier (every TFLite model's case):
 // bias, then the register stage of register_requantize.hpp, two vectors (16

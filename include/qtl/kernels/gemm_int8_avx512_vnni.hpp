@@ -123,9 +123,36 @@ struct ops {
     static vec dot(vec acc, bvec a, wvec w) noexcept { return _mm512_dpbusd_epi32(acc, a, w); }
     static vec add(vec x, vec y) noexcept { return _mm512_add_epi32(x, y); }
     static void store_int32(std::int32_t* out, vec v) noexcept { _mm512_storeu_si512(out, v); }
+    // One activation row as the kernel reads it: x + 128 (x ^ 0x80) for k
+    // bytes, zeros to k_padded.  `whole`: the 64-byte steps may read and
+    // write past the row (other rows, or its own padding): plain vectors,
+    // the bytes past k cleared; else byte masks keep within the row.
+    static constexpr std::size_t pack_step = 64;
+    static void pack_row(const std::int8_t* src, std::size_t k, std::size_t k_padded, std::uint8_t* dst,
+                         bool whole) noexcept {
+        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+        const auto first = [](std::size_t count) { return count >= 64 ? ~__mmask64{0} : (__mmask64{1} << count) - 1; };
+        for (std::size_t kk = 0; kk < k_padded; kk += 64) {
+            const __mmask64 real = first(k > kk ? k - kk : 0);
+            if (whole) {
+                const __m512i x = _mm512_xor_si512(_mm512_loadu_si512(src + kk), flip);
+                _mm512_storeu_si512(dst + kk, _mm512_maskz_mov_epi8(real, x));
+            } else {
+                const __m512i x = _mm512_maskz_loadu_epi8(real, src + kk);
+                _mm512_mask_storeu_epi8(dst + kk, first(k_padded - kk),
+                                        _mm512_maskz_mov_epi8(real, _mm512_xor_si512(x, flip)));
+            }
+        }
+    }
 };
 
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
+
+// Activation rows as this kernel reads them (gemm_int8_pack_rows).
+inline void gemm_int8_pack_activations_avx512_vnni(const std::int8_t* a, std::size_t m, std::size_t lda, std::size_t k,
+                                        std::size_t k_padded, void* out) noexcept {
+    gemm_int8_pack_rows<ops>(a, m, lda, k, k_padded, static_cast<ops::a_elem*>(out));
+}
 
 // Double rounding with no INT32_MIN multiplier (every TFLite model's case):
 // bias, then the 16-lane register stage of register_requantize.hpp, about a

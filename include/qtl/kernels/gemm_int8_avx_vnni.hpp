@@ -67,9 +67,47 @@ struct ops {
     static void store_int32(std::int32_t* out, vec v) noexcept {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
     }
+    // One activation row as the kernel reads it: x + 128 (x ^ 0x80) for k
+    // bytes, zeros to k_padded.  `whole`: the 32-byte steps may read and
+    // write past the row (other rows, or its own padding): the bytes past k
+    // are cleared with a compare against their index; else a partial step
+    // goes through a buffer (AVX-VNNI has no byte masks).
+    static constexpr std::size_t pack_step = 32;
+    static void pack_row(const std::int8_t* src, std::size_t k, std::size_t k_padded, std::uint8_t* dst,
+                         bool whole) noexcept {
+        const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+        const __m256i index = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                               20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+        std::size_t kk = 0;
+        for (; kk + 32 <= k; kk += 32)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk),
+                                _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + kk)), flip));
+        for (; kk < k_padded; kk += 32) {
+            const auto real = static_cast<char>(k > kk ? k - kk : 0);  // < 32
+            if (whole) {
+                const __m256i x =
+                    _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + kk)), flip);
+                const __m256i keep = _mm256_cmpgt_epi8(_mm256_set1_epi8(real), index);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk), _mm256_and_si256(x, keep));
+                continue;
+            }
+            alignas(32) std::int8_t part[32];
+            std::memset(part, 0x80, sizeof part);  // ^ 0x80: the padding's zeros
+            std::memcpy(part, src + kk, std::size_t(real));
+            const __m256i bytes = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(part)), flip);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(part), bytes);
+            std::memcpy(dst + kk, part, std::min<std::size_t>(32, k_padded - kk));
+        }
+    }
 };
 
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
+
+// Activation rows as this kernel reads them (gemm_int8_pack_rows).
+inline void gemm_int8_pack_activations_avx_vnni(const std::int8_t* a, std::size_t m, std::size_t lda, std::size_t k,
+                                        std::size_t k_padded, void* out) noexcept {
+    gemm_int8_pack_rows<ops>(a, m, lda, k, k_padded, static_cast<ops::a_elem*>(out));
+}
 
 template <class Policy>
 void gemm_int8_blocks_avx_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
