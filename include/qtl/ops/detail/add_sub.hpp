@@ -30,7 +30,8 @@
 //
 // int8 runs where both inputs advance (same-shape inputs, or the inner
 // dimension of a broadcast) go to kernels/add_int8.hpp on CPUs with AVX2:
-// the same arithmetic on registers, 16 elements per step.
+// the same arithmetic on registers, 64 elements per step on AVX-512BW, 16
+// on AVX2.
 //
 // TFLite's SUB used to negate input 2's multiplier and run the ADD kernel;
 // current TFLite (reference_ops::Sub, BroadcastQuantSubSlow) subtracts the
