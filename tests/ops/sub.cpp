@@ -14,6 +14,7 @@
 #include "qtl/core/error.hpp"
 #include "qtl/ops/sub.hpp"
 #include "qtl/ops/reference/sub.hpp"
+#include "support/add_int8_kernels_testing.hpp"
 #include "support/ops_testing.hpp"
 #include "support/shared_data.hpp"
 
@@ -251,42 +252,10 @@ TEST_CASE("SUB: SIMD eval equals the reference on random inputs and broadcast sh
 }
 
 #if QTL_KERNELS_X86_TARGETS
-// Both x86 kernels of kernels/add_int8.hpp called directly (eval takes the
-// AVX-512 one where it runs), each against the reference over tail lengths.
 TEST_CASE("SUB int8: the AVX-512 and the AVX2 kernel each equal the reference") {
-    using namespace qtl::kernels;
-    std::mt19937 rng(41);
-    int avx2_runs = 0, avx512_runs = 0, cases = 0;
-    for (std::int32_t n : {1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000})
-        for (int trial = 0; trial < 4; ++trial, ++cases) {
-            auto params = random_params<std::int8_t>(rng, {n}, {n});
-            // Trial 3: an output scale 2^5-2^6 times the inputs', an output shift below -23
-            // (the output's product in the two_roundings form); else within [-23, -1].
-            const bool coarse = trial == 3;
-            if (coarse) params.output_scale = std::max(params.input1_scale, params.input2_scale) * 48.0f;
-            const auto p = qtl::ops::prepare(params);
-            const add_int8_constants& c = p.register_constants;
-            CHECK(c.output_16.one_rounding == !coarse);
-            const auto a = random_values<std::int8_t>(rng, std::size_t(n));
-            const auto b = random_values<std::int8_t>(rng, std::size_t(n));
-            const auto expected = run_reference(p, a, b);
-            INFO("n " << n << ", trial " << trial);
-            std::vector<std::int8_t> out(static_cast<std::size_t>(n));
-            if (add_int8_runs_here(c)) {
-                add_int8_avx2<true>(c, a.data(), b.data(), std::size_t(n), out.data());
-                CHECK(out == expected);
-                ++avx2_runs;
-            }
-            if (add_int8_avx512_runs_here(c)) {
-                std::fill(out.begin(), out.end(), std::int8_t{0x55});
-                add_int8_avx512<true>(c, a.data(), b.data(), std::size_t(n), out.data());
-                CHECK(out == expected);
-                ++avx512_runs;
-            }
-        }
-    const cpu_features& f = host_cpu_features();
-    CHECK(avx2_runs == (f.avx2 ? cases : 0));
-    CHECK(avx512_runs == (f.avx2 && f.avx512f && f.avx512bw ? cases : 0));
+    qtl::test::check_add_int8_kernels<true>(
+        41, [](std::mt19937& rng, std::int32_t n) { return random_params<std::int8_t>(rng, {n}, {n}); },
+        [](const auto& p, const auto& a, const auto& b) { return run_reference(p, a, b); });
 }
 #endif
 
