@@ -149,8 +149,8 @@ struct ops {
 #include "qtl/kernels/detail/gemm_int8_microkernel.inl"
 
 // Activation rows as this kernel reads them (gemm_int8_pack_rows).
-inline void gemm_int8_pack_activations_avx512_vnni(const std::int8_t* a, std::size_t m, std::size_t lda, std::size_t k,
-                                        std::size_t k_padded, void* out) noexcept {
+inline void gemm_int8_pack_activations_avx512_vnni(const std::int8_t* a, std::size_t m, std::size_t lda,
+                                                   std::size_t k, std::size_t k_padded, void* out) noexcept {
     gemm_int8_pack_rows<ops>(a, m, lda, k, k_padded, static_cast<ops::a_elem*>(out));
 }
 
