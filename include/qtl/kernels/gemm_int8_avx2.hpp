@@ -126,12 +126,14 @@ struct ops {
     // cleared with a compare against their index; else a partial step goes
     // through a zeroed buffer.
     static constexpr std::size_t pack_step = 16;
+    // 16 int8 as int16 (a function, not a lambda: a captureless lambda's
+    // function-pointer thunk would sit outside the target region).
+    static __m256i widen(const std::int8_t* p) noexcept {
+        return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
     static void pack_row(const std::int8_t* src, std::size_t k, std::size_t k_padded, std::int16_t* dst,
                          bool whole) noexcept {
         const __m256i index = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        const auto widen = [](const std::int8_t* p) {
-            return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        };
         std::size_t kk = 0;
         for (; kk + 16 <= k; kk += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk), widen(src + kk));
         for (; kk < k_padded; kk += 16) {
