@@ -291,6 +291,108 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI, 3x3, vertic
             }
 }
 
+TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 stride 2): the layout by hand, then every shape") {
+    dw_case c;  // 7 x 9 SAME, stride 2: 4 x 5 output, one row and one column of padding before
+    c.sh = c.sw = 2;
+    c.channels = 20;
+    c.in_zp = -6;
+    const dw_problem p = make_problem(c);
+    const auto vnni = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512_vnni);
+    REQUIRE(vnni.block_quads);
+    CHECK(vnni.pad_top == 1);
+    CHECK(vnni.rows_per_pass == 4);
+    CHECK(vnni.ring_rows() == 5);        // block rows oy .. oy + 4
+    CHECK(vnni.quad_row_pixels == 6);    // block columns 0 .. OW
+    CHECK(vnni.quad_row_step == 1);
+    CHECK(vnni.quad_row_bytes() == 6 * 32 * 4);
+    CHECK(vnni.quad_weights.size() == 2 * 4 * 16 * 4);  // 2 tiles x 4 blocks x 16 lanes x 4 taps
+    const auto weight = [&](int ky, int kx, int o) { return p.weights[std::size_t(ky * 3 + kx) * 20 + std::size_t(o)]; };
+    const auto packed = [&](int tile, int block, int lane, int slot) {
+        return vnni.quad_weights[std::size_t(((tile * 4 + block) * 16 + lane) * 4 + slot)];
+    };
+    // Channel 9 (tile 0, lane 9): block (0, 0) holds taps (0,0) (0,1) (1,0) (1,1).
+    CHECK(packed(0, 0, 9, 0) == weight(0, 0, 9));
+    CHECK(packed(0, 0, 9, 1) == weight(0, 1, 9));
+    CHECK(packed(0, 0, 9, 2) == weight(1, 0, 9));
+    CHECK(packed(0, 0, 9, 3) == weight(1, 1, 9));
+    // Block (0, 1): column 2 of rows 0 and 1, zero where column 3 would be.
+    CHECK(packed(0, 1, 9, 0) == weight(0, 2, 9));
+    CHECK(packed(0, 1, 9, 1) == 0);
+    CHECK(packed(0, 1, 9, 2) == weight(1, 2, 9));
+    CHECK(packed(0, 1, 9, 3) == 0);
+    // Channel 17 (tile 1, lane 1): block (1, 0) is row 2, columns 0 and 1; block (1, 1) only tap (2, 2).
+    CHECK(packed(1, 2, 1, 0) == weight(2, 0, 17));
+    CHECK(packed(1, 2, 1, 1) == weight(2, 1, 17));
+    CHECK(packed(1, 2, 1, 2) == 0);
+    CHECK(packed(1, 3, 1, 0) == weight(2, 2, 17));
+    CHECK(packed(1, 3, 1, 1) == 0);
+    CHECK(packed(1, 3, 1, 3) == 0);
+    CHECK(packed(1, 0, 4, 0) == 0);  // channel 20 is padding
+    long long sum = 0;
+    for (int t = 0; t < 9; ++t) sum += weight(t / 3, t % 3, 17);
+    CHECK(vnni.quad_bias[17] == p.bias[17] - (c.in_zp + 128) * sum);
+
+    // Where it does not apply: one stride 1, dilation, 5x5, no in-register epilogue, another kernel.
+    const auto block_quads = [](dw_case d, depthwise_int8_isa isa = depthwise_int8_isa::avx512_vnni) {
+        return qtl::kernels::pack_depthwise_int8(make_problem(d).spec, isa).block_quads;
+    };
+    dw_case d = c;
+    d.sw = 1;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.sh = 1;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.dw = 2;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.kh = d.kw = 5;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.kw = 2;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.saturating_multiplier = true;
+    CHECK_FALSE(block_quads(d));
+    CHECK_FALSE(block_quads(c, depthwise_int8_isa::avx512bw));
+    CHECK(block_quads(c));
+
+    // Heights for every row count of the last pass and both parities of
+    // the padding (SAME on odd and even sizes, VALID), widths with every
+    // pixel-group tail and one-pixel images, channel tails, depth multiplier
+    // 2 (the portable conversion), batch 2, per-tensor, clamps, both
+    // in-register forms, and single rounding (one row a pass, spilled).
+    unsigned seed = 700;
+    for (int height : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 17})
+        for (bool same : {true, false}) {
+            if (!same && height < 3) continue;
+            dw_case e;
+            e.height = height;
+            e.width = (height * 5) % 11 + 1;  // 1 .. 11
+            if (!same && e.width < 3) e.width += 3;
+            e.sh = e.sw = 2;
+            e.same = same;
+            e.channels = std::vector<int>{1, 16, 24, 64, 72, 136}[std::size_t(height) % 6];
+            e.multiplier = height % 4 == 3 ? 2 : 1;
+            e.batches = height % 5 == 0 ? 2 : 1;
+            e.per_channel = height % 3 != 0;
+            e.in_zp = height * 19 % 256 - 128;
+            e.out_zp = -height;
+            if (height % 4 == 1) e.act_max = 60;
+            e.max_shift = same ? -1 : 1;
+            e.seed = ++seed;
+            check_all_kernels(e);
+            e.single_rounding = true;
+            e.seed = ++seed;
+            check_all_kernels<qtl::single_rounding>(e);
+        }
+    dw_case wrap = c;
+    wrap.extreme_bias = true;
+    wrap.in_zp = -128;
+    wrap.seed = ++seed;
+    check_all_kernels(wrap);
+}
+
 TEST_CASE("depthwise_int8: 3x3 stride 1 and 2, SAME and VALID, per-tensor and per-channel") {
     unsigned seed = 100;
     for (int stride : {1, 2})

@@ -49,7 +49,11 @@
 // which the packing takes out of the bias once (quad_bias).  For 3x3
 // filters of vertical stride 1 or 2 this kernel computes 4 output rows a
 // pass (rows_per_pass), so each quad row it reads is loaded once for every
-// output row it is a tap of (1.3x at stride 1 on AMD Zen 5).
+// output row it is a tap of (1.3x at stride 1 on AMD Zen 5).  At stride 2
+// (both axes) horizontal quads would convert each input byte twice; there a
+// quad holds a 2x2 block of input pixels instead ("block quads"), every byte
+// converted once, and a 3x3 filter costs 4 VPDPBUSD per vector
+// (depthwise_int8_packed::block_quads; 1.16-1.35x on Zen 5).
 //
 // Kernels: AVX-512 VNNI, AVX-512BW, AVX2 (compiled in GCC/clang target
 // regions, picked at run time by CPUID like kernels/gemm_int8.hpp) and a
@@ -190,6 +194,17 @@ struct depthwise_int8_packed {
     // the quads hold x + 128 and out-of-image taps in_zp + 128, so every tap
     // adds w * (x - in_zp) plus this constant's share.
     std::vector<std::int32_t> quad_bias;
+    // 3x3 filters of stride 2 (both axes, no dilation, the in-register
+    // epilogue) on the AVX-512 VNNI kernel take "block quads" instead: a quad
+    // holds a 2x2 block of input pixels, so each input byte is converted
+    // once where horizontal quads at stride 2 convert it twice:
+    //   block_row[k][b][o] = (x(2k, 2b), x(2k, 2b + 1), x(2k + 1, 2b), x(2k + 1, 2b + 1)) + 128
+    // with x(yi, xi) = in[yi - pad_top][xi - pad_left][o / M], in_zp outside
+    // the image.  Output (oy, ox) reads block rows oy, oy + 1 at block columns
+    // ox, ox + 1: 4 VPDPBUSD (9 of their 16 taps are the filter's).  Then
+    // quad_weights is [tile][2 by + bx][lane][2 dy + dx]: w[2 by + dy][2 bx + dx][o],
+    // zero past the filter; quad_row_pixels = OW + 1 block columns, step 1.
+    bool block_quads = false;
 
     std::size_t tiles() const noexcept { return channels_padded / lanes; }
     // Bytes of one quad row: quad_row_pixels x channels_padded quads.
@@ -203,8 +218,9 @@ struct depthwise_int8_packed {
     // filters of vertical stride 1 or 2 and dilation 1, with the in-register
     // epilogue), loading each quad row they read once for all of them.
     std::int32_t rows_per_pass = 1;
-    // Input rows alive at once: the rows one pass reads.
+    // Converted rows alive at once: the rows one pass reads (block rows: one more than the output rows).
     std::size_t ring_rows() const noexcept {
+        if (block_quads) return std::size_t(rows_per_pass) + 1;
         return std::size_t(kernel_height - 1) * std::size_t(dilation_height) +
                std::size_t(rows_per_pass - 1) * std::size_t(stride_height) + 1;
     }
@@ -278,6 +294,13 @@ inline void pack_pairs(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
     if (!s.bias.empty()) std::copy(s.bias.begin(), s.bias.end(), p.bias.begin());
 }
 
+// bias[o] - (in_zp + 128) * weight_sum modulo 2^32, like the reference's int32 sums.
+inline std::int32_t quad_bias(const depthwise_int8_spec& s, std::size_t o, std::int64_t weight_sum) {
+    const std::int64_t bias = s.bias.empty() ? 0 : s.bias[o];
+    return static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(bias - (std::int64_t{s.input_zero_point} + 128) * weight_sum));
+}
+
 // The quad-row kernels' weights and bias (quad_bias) and quad-row geometry of
 // p (the rest of the geometry already set) from s.
 inline void pack_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
@@ -299,10 +322,29 @@ inline void pack_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
                 p.quad_weights[(((tile * kh + ky) * p.kernel_quads + kx / 4) * lanes + lane) * 4 + kx % 4] = w;
                 weight_sum += w;
             }
-        const std::int64_t bias = s.bias.empty() ? 0 : s.bias[o];
-        // Modulo 2^32, like the reference's int32 sums.
-        p.quad_bias[o] = static_cast<std::int32_t>(
-            static_cast<std::uint32_t>(bias - (std::int64_t{s.input_zero_point} + 128) * weight_sum));
+        p.quad_bias[o] = quad_bias(s, o, weight_sum);
+    }
+}
+
+// Block quads (depthwise_int8_packed::block_quads) for a 3x3 filter of stride 2.
+inline void pack_block_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
+    const std::size_t oc = p.out_channels, lanes = p.lanes;
+    p.kernel_quads = 1;
+    p.quad_row_pixels = std::size_t(s.output_width) + 1;
+    p.quad_row_step = 1;
+    p.quad_weights.assign(p.tiles() * 4 * lanes * 4, 0);
+    p.quad_bias.assign(p.channels_padded, 0);
+    for (std::size_t o = 0; o < oc; ++o) {
+        const std::size_t tile = o / lanes, lane = o % lanes;
+        std::int64_t weight_sum = 0;
+        for (std::size_t ky = 0; ky < 3; ++ky)
+            for (std::size_t kx = 0; kx < 3; ++kx) {
+                const std::int8_t w = s.weights[(ky * 3 + kx) * oc + o];
+                const std::size_t block = (ky / 2) * 2 + kx / 2, slot = (ky % 2) * 2 + kx % 2;
+                p.quad_weights[((tile * 4 + block) * lanes + lane) * 4 + slot] = w;
+                weight_sum += w;
+            }
+        p.quad_bias[o] = quad_bias(s, o, weight_sum);
     }
 }
 
@@ -345,10 +387,6 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     p.pair_row_step = std::gcd(std::size_t(s.stride_width), 2 * std::size_t(s.dilation_width));
 
     p.quads = depthwise_int8_uses_quads(isa);
-    if (p.quads)
-        detail::depthwise::pack_quads(s, p);
-    else
-        detail::depthwise::pack_pairs(s, p);
     p.per_channel = s.multipliers.size() > 1;
     p.multiplier = s.multipliers[0];
     if (p.per_channel) {
@@ -361,8 +399,18 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     }
     p.lane_requantize =
         make_register_requantize_constants(s.multipliers, oc, p.channels_padded, s.output.output_zero_point);
-    if (isa == depthwise_int8_isa::avx512_vnni && s.kernel_height == 3 && p.kernel_quads == 1 &&
-        s.stride_height <= 2 && s.dilation_height == 1 && p.lane_requantize.usable)
+    // Several rows a pass and block quads need the in-register epilogue.
+    const bool vnni_3x3 = isa == depthwise_int8_isa::avx512_vnni && s.kernel_height == 3 && s.kernel_width <= 4 &&
+                          s.dilation_height == 1 && p.lane_requantize.usable;
+    p.block_quads = vnni_3x3 && s.kernel_width == 3 && s.stride_height == 2 && s.stride_width == 2 &&
+                    s.dilation_width == 1;
+    if (p.block_quads)
+        detail::depthwise::pack_block_quads(s, p);
+    else if (p.quads)
+        detail::depthwise::pack_quads(s, p);
+    else
+        detail::depthwise::pack_pairs(s, p);
+    if (vnni_3x3 && s.stride_height <= 2)
         p.rows_per_pass = std::min(detail::depthwise::max_rows_per_pass, s.output_height);
     return p;
 }
@@ -473,6 +521,43 @@ void for_each_output_row_block(const depthwise_int8_packed& p, const std::int8_t
     }
 }
 
+// The block-quad form (depthwise_int8_packed::block_quads), `rows_per_pass`
+// (R, at most p.rows_per_pass) output rows a pass: block row k holds input
+// rows 2k - pad_top and 2k + 1 - pad_top, output row oy reads block rows oy
+// and oy + 1, so tap_rows[i] is block row oy + i for i in [0, count], and
+// rows_fn(tap_rows, oy, count) gets count R, fewer for the last pass.
+// convert(top, bottom, dst) fills one block row from its two input rows
+// (nullptr for a row outside the image).
+template <class ConvertFn, class RowsFn>
+void for_each_output_block_row_pass(const depthwise_int8_packed& p, const std::int8_t* image,
+                                    std::int32_t rows_per_pass, scratch& s, ConvertFn convert, RowsFn rows_fn) {
+    const std::size_t ring = p.ring_rows(), row_bytes = p.quad_row_bytes();
+    const std::size_t input_row = std::size_t(p.width) * std::size_t(p.channels);
+    std::uint8_t* rows = s.quad_rows.data();
+    const std::uint8_t* outside_row = rows + ring * row_bytes;
+    const auto input = [&](std::int32_t y) { return y >= 0 && y < p.height ? image + std::size_t(y) * input_row : nullptr; };
+    std::fill(s.ring_tags.begin(), s.ring_tags.end(), -1);
+    for (std::int32_t oy = 0; oy < p.output_height; oy += rows_per_pass) {
+        const std::int32_t count = std::min(rows_per_pass, p.output_height - oy);
+        for (std::int32_t i = 0; i <= count; ++i) {
+            const std::int32_t k = oy + i, y = 2 * k - p.pad_top;
+            const std::int8_t *top = input(y), *bottom = input(y + 1);
+            if (top == nullptr && bottom == nullptr) {
+                s.quad_tap_rows[std::size_t(i)] = outside_row;
+                continue;
+            }
+            const std::size_t slot = std::size_t(k) % ring;  // count + 1 <= ring consecutive block rows
+            std::uint8_t* dst = rows + slot * row_bytes;
+            if (s.ring_tags[slot] != k) {
+                convert(top, bottom, dst);
+                s.ring_tags[slot] = k;
+            }
+            s.quad_tap_rows[std::size_t(i)] = dst;
+        }
+        rows_fn(s.quad_tap_rows.data(), oy, count);
+    }
+}
+
 // The pair-row and quad-row forms.
 template <class ConvertFn, class RowFn>
 void for_each_output_row(const depthwise_int8_packed& p, const std::int8_t* image, scratch& s, ConvertFn convert,
@@ -568,6 +653,50 @@ inline void convert_quad_row_portable(const depthwise_int8_packed& p, const std:
             }
         }
     }
+}
+
+// Block row of input rows `top` and `bottom` (nullptr outside the image),
+// portable: any depth multiplier (depthwise_int8_packed::block_quads).
+inline void convert_block_row_portable(const depthwise_int8_packed& p, const std::int8_t* top,
+                                       const std::int8_t* bottom, std::uint8_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), m_count = std::size_t(p.depth_multiplier);
+    const std::size_t padded = p.channels_padded;
+    for (std::size_t b = 0; b < p.quad_row_pixels; ++b) {
+        std::uint8_t* d = dst + b * padded * 4;
+        for (std::size_t i = 0; i < 4; ++i) {  // (dy, dx) = (i / 2, i % 2)
+            const std::int8_t* row = i < 2 ? top : bottom;
+            const std::int64_t x = 2 * std::int64_t(b) - p.pad_left + std::int64_t(i % 2);
+            const bool inside = row != nullptr && x >= 0 && x < p.width;
+            for (std::size_t c = 0; c < channels; ++c) {
+                const std::uint8_t u = inside ? static_cast<std::uint8_t>(row[std::size_t(x) * channels + c] + 128)
+                                              : p.quad_padding();
+                for (std::size_t m = 0; m < m_count; ++m) d[(c * m_count + m) * 4 + i] = u;
+            }
+        }
+    }
+}
+
+// The portable block-quad kernel for one output row (16 lanes), from block
+// rows tap_rows[0] and tap_rows[1]: the VPDPBUSD lane formula.
+inline void row_portable_block_quads(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
+                                     std::int32_t* acc_row) {
+    constexpr std::size_t lanes = 16;
+    const std::size_t padded = p.channels_padded, oc = p.out_channels;
+    for (std::size_t ox = 0; ox < std::size_t(p.output_width); ++ox)
+        for (std::size_t t = 0; t < p.tiles(); ++t) {
+            std::uint32_t acc[lanes];  // unsigned: int32 sums wrap like SIMD lanes, without UB
+            for (std::size_t l = 0; l < lanes; ++l) acc[l] = static_cast<std::uint32_t>(p.quad_bias[t * lanes + l]);
+            for (std::size_t by = 0; by < 2; ++by)
+                for (std::size_t bx = 0; bx < 2; ++bx) {
+                    const std::uint8_t* x = tap_rows[by] + ((ox + bx) * padded + t * lanes) * 4;
+                    const std::int8_t* w = p.quad_weights.data() + (t * 4 + by * 2 + bx) * lanes * 4;
+                    for (std::size_t l = 0; l < lanes; ++l)
+                        for (std::size_t i = 0; i < 4; ++i)
+                            acc[l] += static_cast<std::uint32_t>(std::int32_t{x[4 * l + i]} * w[4 * l + i]);
+                }
+            for (std::size_t l = 0; l < std::min(lanes, oc - t * lanes); ++l)
+                acc_row[ox * oc + t * lanes + l] = static_cast<std::int32_t>(acc[l]);
+        }
 }
 
 // The portable quad-row kernel for one output row (16 lanes): the VPDPBUSD lane formula.
@@ -1203,6 +1332,118 @@ void output_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_
     });
 }
 
+// Block row for depth multiplier 1 (depthwise_int8_packed::block_quads):
+// block column b is the quads of pixels 2b, 2b + 1 of `top` and `bottom`,
+// the zero-point pixel where one is outside the image (or the row is nullptr).
+inline void convert_block_row_m1(const depthwise_int8_packed& p, const std::int8_t* top, const std::int8_t* bottom,
+                                 const std::int8_t* zp_pixel, std::uint8_t* dst) noexcept {
+    const std::size_t channels = std::size_t(p.channels), padded = p.channels_padded;
+    const auto pixel = [&](const std::int8_t* row, std::int64_t x) {
+        return row != nullptr && x >= 0 && x < p.width ? row + std::size_t(x) * channels : zp_pixel;
+    };
+    for (std::size_t b = 0; b < p.quad_row_pixels; ++b) {
+        const std::int64_t x = 2 * std::int64_t(b) - p.pad_left;
+        convert_quads(pixel(top, x), pixel(top, x + 1), pixel(bottom, x), pixel(bottom, x + 1), channels,
+                      dst + b * padded * 4);
+    }
+}
+
+// Np output pixels from ox0 of R output rows, block quads: output row r
+// reads block rows r (filter rows 0, 1) and r + 1 (filter row 2), pixel q
+// block columns q (filter columns 0, 1) and q + 1 (column 2).  Each of the
+// (R + 1) x (Np + 1) block quads is loaded once and feeds every accumulator
+// it is a tap of (up to 2 rows x 2 pixels).
+template <int R, int Np, class Epilogue>
+void block_pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::size_t ox0,
+                            const Epilogue* epilogues) {
+    const std::size_t pixel = p.channels_padded * 4;
+    const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels;
+    for (std::size_t t = 0; t < tiles; ++t) {
+        const std::int8_t* w = p.quad_weights.data() + t * 4 * 64;
+        const __m512i wv[2][2] = {{_mm512_load_si512(w), _mm512_load_si512(w + 64)},
+                                  {_mm512_load_si512(w + 128), _mm512_load_si512(w + 192)}};  // [by][bx]
+        const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
+        __m512i acc[R][Np];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int q = 0; q < Np; ++q) acc[r][q] = bias;
+        const std::size_t at = ox0 * pixel + t * 64;
+#pragma GCC unroll 5
+        for (int i = 0; i <= R; ++i) {  // block row i is by = i - r of output row r
+#pragma GCC unroll 5
+            for (int b = 0; b <= Np; ++b) {  // block column b is bx = b - q of pixel q
+                const __m512i x = _mm512_loadu_si512(tap_rows[i] + at + std::size_t(b) * pixel);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r)
+                    if (const int by = i - r; by == 0 || by == 1) {
+                        if (b < Np) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], x, wv[by][0]);
+                        if (b > 0) acc[r][b - 1] = _mm512_dpbusd_epi32(acc[r][b - 1], x, wv[by][1]);
+                    }
+            }
+        }
+        const std::size_t count = std::min<std::size_t>(16, oc - t * 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) epilogues[r].template store<Np>(acc[r], ox0, t * 16, count);
+    }
+}
+
+template <int R, class Epilogue>
+void block_output_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
+                       const Epilogue* epilogues) {
+    detail::depthwise::for_each_pixel_group(std::size_t(p.output_width), [&](auto np, std::size_t ox0) {
+        block_pixel_group_rows<R, decltype(np)::value>(p, tap_rows, ox0, epilogues);
+    });
+}
+
+// The block-quad kernel: p.rows_per_pass rows a pass with the in-register
+// epilogue, else one row a pass through with_epilogue (single rounding).
+template <class Policy>
+void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
+                     detail::depthwise::scratch& s) {
+    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
+    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
+    const std::size_t out_image = std::size_t(p.output_height) * out_row;
+    const auto convert = [&](const std::int8_t* top, const std::int8_t* bottom, std::uint8_t* dst) {
+        if (p.depth_multiplier == 1)
+            convert_block_row_m1(p, top, bottom, s.zero_point_pixel.data(), dst);
+        else
+            detail::depthwise::convert_block_row_portable(p, top, bottom, dst);
+    };
+    if constexpr (std::is_same_v<Policy, double_rounding>) {
+        if (p.lane_requantize.usable) {
+            using register_requantize_avx512::register_stage;
+            register_requantize_avx512::with_form(p.lane_requantize, p.output, [&](auto form) {
+                constexpr auto f = decltype(form)::value;
+                using epilogue = depthwise_avx512bw::register_epilogue<f>;
+                const register_stage<f> stage(p.lane_requantize, p.output);
+                for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+                    std::int8_t* out = output + n * out_image;
+                    detail::depthwise::for_each_output_block_row_pass(
+                        p, input + n * in_image, p.rows_per_pass, s, convert,
+                        [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t count) {
+                            [&]<int... R>(std::integer_sequence<int, R...>) {
+                                const epilogue e[] = {epilogue{
+                                    stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, p.out_channels}...};
+                                ((count == R + 1 ? block_output_rows<R + 1>(p, rows, e) : void()), ...);
+                            }(std::make_integer_sequence<int, detail::depthwise::max_rows_per_pass>{});
+                        });
+                }
+            });
+            return;
+        }
+    }
+    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
+        std::int8_t* out = output + n * out_image;
+        detail::depthwise::for_each_output_block_row_pass(
+            p, input + n * in_image, 1, s, convert, [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t) {
+                depthwise_avx512bw::with_epilogue<Policy>(p, s, out + std::size_t(oy) * out_row, [&](const auto& e) {
+                    block_output_rows<1>(p, rows, &e);
+                });
+            });
+    }
+}
+
 template <class Epilogue>
 void output_row_any(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue& epilogue) {
     if (p.kernel_height == 3 && p.kernel_quads == 1) return output_row<3, 1>(p, tap_rows, epilogue);
@@ -1213,6 +1454,7 @@ void output_row_any(const depthwise_int8_packed& p, const std::uint8_t* const* t
 template <class Policy>
 void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
          detail::depthwise::scratch& s) {
+    if (p.block_quads) return run_block_quads<Policy>(p, input, output, s);
     const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
     const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
     const std::size_t out_image = std::size_t(p.output_height) * out_row;
@@ -1346,8 +1588,20 @@ void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std:
     const std::size_t out_image = std::size_t(p.output_height) * out_row;
     const auto convert = [&](const std::int8_t* row, std::int16_t* dst) { convert_row_portable(p, row, dst); };
     const auto convert_quads = [&](const std::int8_t* row, std::uint8_t* dst) { convert_quad_row_portable(p, row, dst); };
+    const auto convert_blocks = [&](const std::int8_t* top, const std::int8_t* bottom, std::uint8_t* dst) {
+        convert_block_row_portable(p, top, bottom, dst);
+    };
     for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
         std::int8_t* out = output + n * out_image;
+        if (p.block_quads) {
+            for_each_output_block_row_pass(p, input + n * in_image, 1, s, convert_blocks,
+                                           [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t) {
+                                               row_portable_block_quads(p, rows, s.spill.data());
+                                               requantize_row<Policy>(p, s.spill.data(),
+                                                                      out + std::size_t(oy) * out_row);
+                                           });
+            continue;
+        }
         if (p.quads) {
             for_each_output_quad_row(p, input + n * in_image, s, convert_quads,
                                      [&](const std::uint8_t* const* rows, std::int32_t oy) {
@@ -1371,7 +1625,10 @@ inline void check_call(const depthwise_int8_packed& p, const std::int8_t* input,
           "the packed weights are empty (pack_depthwise_int8 first)");
     check(input != nullptr && output != nullptr, "depthwise_int8", "input and output pointers must not be null");
     check(p.lanes == depthwise_int8_lanes(p.isa) && p.channels_padded % p.lanes == 0 &&
-              p.quads == depthwise_int8_uses_quads(p.isa), "depthwise_int8",
+              p.quads == depthwise_int8_uses_quads(p.isa) &&
+              (!p.block_quads || (p.isa == depthwise_int8_isa::avx512_vnni &&
+                                  p.quad_weights.size() == p.tiles() * 4 * p.lanes * 4)),
+          "depthwise_int8",
           "the packing is inconsistent with its isa (", to_string(p.isa), ")");
 }
 
