@@ -4,7 +4,9 @@
 #include "qtl/io/tflite/executor.hpp"
 #include "qtl/io/tflite/reader.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -208,17 +210,92 @@ TEST_CASE("executor: activations share one planned arena; outputs equal the pres
     const auto a = planned.output_bytes(0), b = preserved.output_bytes(0);
     REQUIRE(a.size() == b.size());
     CHECK(std::equal(a.begin(), a.end(), b.begin()));
+    // The input keeps its bytes: invoking again without set_input gives the same output.
+    const std::vector<std::byte> first(a.begin(), a.end());
+    planned.invoke();
+    const auto again = planned.output_bytes(0);
+    CHECK(std::equal(again.begin(), again.end(), first.begin(), first.end()));
+    const auto in = planned.tensor_bytes(model.main().inputs[0]);
+    CHECK(std::equal(in.begin(), in.end(), x.begin(), x.end()));
 
     // An early intermediate's bytes were reused: reading it is an error, not stale bytes.
     const std::int32_t early = model.main().operators[0].outputs[0];
     CHECK_THROWS_WITH_AS(planned.tensor_bytes(early), doctest::Contains("preserve_all_tensors"), qtl::error);
     CHECK(preserved.tensor_bytes(early).size() > 0);
-    // Re-running operator 1 needs its input set again first.
-    CHECK_THROWS_WITH_AS(planned.invoke_operator(1), doctest::Contains("set_tensor_bytes"), qtl::error);
+    // Re-running the operator that reads it (operator 1, or the convolution
+    // a PAD there is folded into) needs it set again first.
+    std::size_t reader = 1;
+    for (const auto& f : planned.folded_pads())
+        if (f.pad == 1) reader = f.into;
+    CHECK_THROWS_WITH_AS(planned.invoke_operator(reader), doctest::Contains("set_tensor_bytes"), qtl::error);
     const auto saved = preserved.tensor_bytes(early);
     planned.set_tensor_bytes(early, saved);
-    planned.invoke_operator(1);
-    const std::int32_t next = model.main().operators[1].outputs[0];
+    planned.invoke_operator(reader);
+    const std::int32_t next = model.main().operators[reader].outputs[0];
     const auto p = planned.tensor_bytes(next), q = preserved.tensor_bytes(next);
     CHECK(std::equal(p.begin(), p.end(), q.begin(), q.end()));
+}
+
+TEST_CASE("executor: a PAD read only by a CONV_2D or DEPTHWISE_CONV_2D is folded into it, with the same bytes") {
+    using qtl::tflite::builtin_operator;
+    auto model = qtl::tflite::read_model(qtl::test::shared_file("models/mobilenet_v2_quantized_1x3x224x224.tflite"));
+    const auto& g = model.main();
+    qtl::tflite::executor folded(model);
+    qtl::tflite::executor preserved(model, qtl::tflite::executor_options{.preserve_all_tensors = true});
+    qtl::tflite::executor reference(model, qtl::tflite::kernel_path::reference);
+    CHECK(preserved.folded_pads().empty());  // every operator as written
+    CHECK(reference.folded_pads().empty());
+
+    // MobileNetV2 (exported from PyTorch): each of its 18 PADs feeds one convolution.
+    std::size_t pads = 0;
+    for (const auto& o : g.operators) pads += o.builtin_code == builtin_operator::PAD ? 1 : 0;
+    CHECK(pads == 18);
+    REQUIRE(folded.folded_pads().size() == pads);
+    for (const auto& f : folded.folded_pads()) {
+        const auto& pad = g.operators[f.pad];
+        const auto& into = g.operators[f.into];
+        CAPTURE(f.pad);
+        CHECK(pad.builtin_code == builtin_operator::PAD);
+        CHECK((into.builtin_code == builtin_operator::CONV_2D || into.builtin_code == builtin_operator::DEPTHWISE_CONV_2D));
+        CHECK(f.input == pad.inputs[0]);
+        CHECK(f.output == pad.outputs[0]);
+        CHECK(into.inputs[0] == f.output);
+        // The PAD's constant [[0, 0], [top, bottom], [left, right], [0, 0]], read here from the model.
+        const auto& paddings = g.tensors[std::size_t(pad.inputs[1])];
+        REQUIRE(paddings.type == qtl::tflite::tensor_type::INT32);
+        const auto bytes = model.data_of(paddings);
+        REQUIRE(bytes.size() == 32);
+        std::int32_t v[8];
+        std::memcpy(v, bytes.data(), sizeof v);
+        CHECK(f.padding == qtl::ops::input_padding{v[2], v[3], v[4], v[5]});
+    }
+
+    // The same output as running every PAD, and as the reference path.
+    std::vector<std::byte> x(qtl::num_elements(folded.input_tensor(0).shape));
+    std::uint32_t state = 777;
+    for (auto& v : x) v = static_cast<std::byte>((state = state * 1664525u + 1013904223u) >> 24);
+    for (auto* e : {&folded, &preserved, &reference}) {
+        e->set_input_bytes(0, x);
+        e->invoke();
+    }
+    const auto a = folded.output_bytes(0), b = preserved.output_bytes(0), c = reference.output_bytes(0);
+    CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+    CHECK(std::equal(a.begin(), a.end(), c.begin(), c.end()));
+
+    // The padded tensor is never made: reading or setting it is an error.
+    const auto& f = folded.folded_pads().back();
+    CHECK_THROWS_WITH_AS(folded.tensor_bytes(f.output), doctest::Contains("folded into operator"), qtl::error);
+    const std::vector<std::byte> some(preserved.tensor_bytes(f.output).size());
+    CHECK_THROWS_WITH_AS(folded.set_tensor_bytes(f.output, some), doctest::Contains("folded into operator"),
+                         qtl::error);
+    // The convolution alone reads the PAD's input (the PAD runs as nothing).
+    folded.set_tensor_bytes(f.input, preserved.tensor_bytes(f.input));
+    folded.invoke_operator(f.pad);
+    folded.invoke_operator(f.into);
+    const std::int32_t y = g.operators[f.into].outputs[0];
+    const auto p = folded.tensor_bytes(y), q = preserved.tensor_bytes(y);
+    CHECK(std::equal(p.begin(), p.end(), q.begin(), q.end()));
+    // Without the padded tensors the arena is smaller than the unfolded plan's.
+    MESSAGE("mobilenet_v2 arena: ", folded.arena_bytes(), " bytes folded, ", reference.arena_bytes(), " unfolded");
+    CHECK(folded.arena_bytes() < reference.arena_bytes());
 }

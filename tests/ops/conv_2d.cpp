@@ -547,6 +547,34 @@ TEST_CASE("conv_2d: SIMD eval == reference eval on random specs at tile-edge cha
     }
 }
 
+TEST_CASE("conv_2d: input_padding equals padding the input with its zero point first (a folded PAD)") {
+    // The oracle: the input padded by hand, then the op as TFLite runs it after a PAD.
+    std::mt19937 rng(6160);
+    const auto check_one = [&]<class Activation>(Activation, int out_channels) {
+        random_conv_spec spec = random_spec(rng, out_channels, 1);
+        if (out_channels % 3 == 0) spec.kh = spec.kw = 1;  // 1x1: padding takes it off the GEMM path
+        random_conv<Activation, std::int8_t> conv(rng, spec);
+        const qtl::ops::input_padding pad{int(rng() % 4), int(rng() % 4), int(rng() % 4), int(rng() % 4)};
+        auto padded_params = conv.params;
+        const std::vector<Activation> padded_input = qtl::test::pad_nhwc(
+            conv.input, conv.params.input_shape, pad, static_cast<Activation>(conv.params.input_zero_point),
+            padded_params.input_shape);
+        conv.params.input_padding = pad;
+        const auto folded = qtl::ops::prepare(conv.params);
+        const auto unfolded = qtl::ops::prepare(padded_params);
+        INFO("input " << qtl::to_string(conv.params.input_shape) << " filter "
+                      << qtl::to_string(conv.params.filter_shape) << " pads " << pad.top << "," << pad.bottom << ","
+                      << pad.left << "," << pad.right << " padding " << int(spec.pad));
+        REQUIRE(folded.output_shape == unfolded.output_shape);
+        CHECK(run_simd(folded, conv.input) == run_simd(unfolded, padded_input));
+        CHECK(run_reference(folded, conv.input) == run_reference(unfolded, padded_input));
+    };
+    for (const int out_channels : edge_channel_counts()) {
+        check_one(std::int8_t{}, out_channels);
+        check_one(std::int16_t{}, out_channels);
+    }
+}
+
 TEST_CASE("conv_2d int8 1x1 stride 1 runs the GEMM kernels and equals the reference") {
     std::mt19937 rng(77);
     for (const int out_channels : edge_channel_counts()) {

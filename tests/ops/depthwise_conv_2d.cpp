@@ -274,6 +274,37 @@ TEST_CASE("depthwise_conv_2d: SIMD eval == reference eval on random specs at til
     }
 }
 
+TEST_CASE("depthwise_conv_2d: input_padding equals padding the input with its zero point first (a folded PAD)") {
+    // The oracle: the input padded by hand, then the op as TFLite runs it after a PAD.
+    std::mt19937 rng(5150);
+    const auto check_one = [&]<class Activation>(Activation, int channels) {
+        random_depthwise<Activation, std::int8_t> dw(rng, channels, 1 + int(rng() % 2), false);
+        const qtl::ops::input_padding pad{int(rng() % 4), int(rng() % 4), int(rng() % 4), int(rng() % 4)};
+        auto padded_params = dw.params;
+        const std::vector<Activation> padded_input =
+            qtl::test::pad_nhwc(dw.input, dw.params.input_shape, pad, static_cast<Activation>(dw.params.input_zero_point),
+                                padded_params.input_shape);
+        dw.params.input_padding = pad;
+        const auto folded = qtl::ops::prepare(dw.params);
+        const auto unfolded = qtl::ops::prepare(padded_params);
+        INFO("input " << qtl::to_string(dw.params.input_shape) << " pads " << pad.top << "," << pad.bottom << ","
+                      << pad.left << "," << pad.right << " stride " << dw.params.stride_height << "x"
+                      << dw.params.stride_width << " padding " << int(dw.params.padding));
+        REQUIRE(folded.output_shape == unfolded.output_shape);
+        CHECK(folded.padding.height.before == unfolded.padding.height.before + pad.top);
+        CHECK(run_simd(folded, dw.input) == run_simd(unfolded, padded_input));
+        CHECK(run_reference(folded, dw.input) == run_reference(unfolded, padded_input));
+    };
+    for (int rep = 0; rep < 12; ++rep) {
+        check_one(std::int8_t{}, 1 + rep * 5);
+        check_one(std::int16_t{}, 1 + rep * 3);
+    }
+    // Negative padding is an error.
+    random_depthwise<std::int8_t, std::int8_t> dw(rng, 4, 1, false);
+    dw.params.input_padding = {0, -1, 0, 0};
+    CHECK_THROWS_WITH_AS(qtl::ops::prepare(dw.params), doctest::Contains("input padding must be >= 0"), qtl::error);
+}
+
 TEST_CASE("depthwise_conv_2d 16x8: more than 256 taps widen exactly in the SIMD path") {
     // A 23x23 filter (529 taps, one VALID output pixel) of weight -128 over
     // inputs -32768: each product is 2^22 and their sum 529 * 2^22 =

@@ -14,6 +14,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/core/shape.hpp"
+#include "qtl/ops/padding.hpp"
 
 namespace qtl::test {
 
@@ -75,5 +76,22 @@ std::vector<T> all_values() {
 
 // The rank-1 shape of n elements.
 inline qtl::shape flat(std::size_t n) { return {static_cast<std::int32_t>(n)}; }
+
+// An NHWC tensor padded by hand (what TFLite's PAD does): `value` in the new
+// rows and columns; `padded` gets the new shape.
+template <class T>
+std::vector<T> pad_nhwc(const std::vector<T>& in, const qtl::shape& s, const qtl::ops::input_padding& pad, T value,
+                        qtl::shape& padded) {
+    const std::int32_t h = s[1] + pad.top + pad.bottom, w = s[2] + pad.left + pad.right;
+    padded = {s[0], h, w, s[3]};
+    std::vector<T> out(qtl::num_elements(padded), value);
+    for (std::int32_t n = 0; n < s[0]; ++n)
+        for (std::int32_t y = 0; y < s[1]; ++y)
+            for (std::int32_t x = 0; x < s[2]; ++x)
+                for (std::int32_t c = 0; c < s[3]; ++c)
+                    out[((std::size_t(n) * h + std::size_t(y + pad.top)) * w + std::size_t(x + pad.left)) * s[3] + c] =
+                        in[((std::size_t(n) * s[1] + y) * s[2] + x) * s[3] + c];
+    return out;
+}
 
 }  // namespace qtl::test

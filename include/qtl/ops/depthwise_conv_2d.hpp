@@ -65,6 +65,9 @@ struct depthwise_conv_2d_params {
     std::int32_t dilation_height = 1;
     std::int32_t dilation_width = 1;
     qtl::ops::padding padding = padding::valid;
+    // Zero-point padding in front of the window (a folded PAD): the op then
+    // equals PAD(input, zero point) followed by this op on the padded input.
+    qtl::ops::input_padding input_padding;
     fused_activation activation = fused_activation::none;
 };
 
@@ -123,7 +126,7 @@ depthwise_conv_2d_prepared<Activation> prepare(const depthwise_conv_2d_params<Ac
     p.dilation_width = params.dilation_width;
     const window_2d window{params.filter_shape[1], params.filter_shape[2], params.stride_height, params.stride_width,
                            params.dilation_height, params.dilation_width, params.padding};
-    p.padding = compute_padding(window, params.input_shape[1], params.input_shape[2], where);
+    p.padding = compute_padding(window, params.input_shape[1], params.input_shape[2], params.input_padding, where);
     p.output_shape = {params.input_shape[0], p.padding.height.output_size, p.padding.width.output_size, out_channels};
     num_elements(p.output_shape, where);
     p.input_offset = -params.input_zero_point;

@@ -96,6 +96,37 @@ inline padded_window compute_padding(const window_2d& w, std::int32_t input_heig
                                 "width")};
 }
 
+// Zero padding in front of a windowed op, as a PAD operator (padding with
+// the input's zero point) before it would add: the window is laid on the
+// input grown by these, and taps that fall in them are skipped like the
+// window's own padding, which is the same sum (w * (zp - zp) = 0).  This is
+// how qtl::tflite::executor folds a PAD into the CONV_2D or
+// DEPTHWISE_CONV_2D after it.
+struct input_padding {
+    std::int32_t top = 0, bottom = 0, left = 0, right = 0;
+
+    friend bool operator==(const input_padding&, const input_padding&) = default;
+};
+
+// compute_padding on the input grown by `extra`, whose top and left then
+// come before the window's own padding.
+inline padded_window compute_padding(const window_2d& w, std::int32_t input_height, std::int32_t input_width,
+                                     const input_padding& extra, const std::string& where) {
+    check(extra.top >= 0 && extra.bottom >= 0 && extra.left >= 0 && extra.right >= 0, where,
+          "input padding must be >= 0, got top ", extra.top, ", bottom ", extra.bottom, ", left ", extra.left,
+          ", right ", extra.right);
+    const std::int64_t height = std::int64_t{input_height} + extra.top + extra.bottom;
+    const std::int64_t width = std::int64_t{input_width} + extra.left + extra.right;
+    check(height < detail::max_window_extent && width < detail::max_window_extent, where,
+          "input grown by its padding must be < 2^29 on each axis, got ", height, " x ", width);
+    padded_window p = compute_padding(w, std::int32_t(height), std::int32_t(width), where);
+    p.height.before += extra.top;
+    p.height.after += extra.bottom;
+    p.width.before += extra.left;
+    p.width.after += extra.right;
+    return p;
+}
+
 // The taps of an undilated window (pooling) that fall inside the input, for
 // output (oy, ox): filter rows [y_start, y_end) and columns [x_start, x_end),
 // tap (fy, fx) reading input (in_y0 + fy, in_x0 + fx), as TFLite's pooling

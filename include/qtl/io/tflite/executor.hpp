@@ -23,12 +23,14 @@
 // An operator or type qtl does not run is a qtl::error naming the operator,
 // its index and what is supported.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -89,8 +91,11 @@ struct executor_options {
     kernel_path path = kernel_path::simd;
     // false (TFLite's default): activations share one arena planned from
     // their lifetimes, so an intermediate tensor's bytes are reused once its
-    // last reader has run, and reading it afterwards is an error.  true: every
-    // tensor keeps its own bytes (per-layer debugging after invoke()).
+    // last reader has run, and reading it afterwards is an error; and on the
+    // SIMD path a PAD whose only reader is a CONV_2D or DEPTHWISE_CONV_2D is
+    // folded into it (see folded_pad), so the padded tensor is never made.
+    // true: every tensor keeps its own bytes and every operator runs as
+    // written (per-layer debugging after invoke()).
     bool preserve_all_tensors = false;
 };
 
@@ -150,6 +155,7 @@ public:
     explicit executor(model m, kernel_path path = kernel_path::simd)
         : executor(std::move(m), executor_options{path, false}) {}
     executor(model m, executor_options options) : model_(std::move(m)), path_(options.path) {
+        find_operator_tensors(options.path == kernel_path::simd && !options.preserve_all_tensors);
         plan_activations(options.preserve_all_tensors);
         const subgraph& g = model_.main();
         for (std::size_t i = 0; i < g.operators.size(); ++i) steps_.push_back(prepare_op(i));
@@ -201,9 +207,21 @@ public:
     void invoke() {
         for (std::size_t i = 0; i < steps_.size(); ++i) {
             steps_[i]();
-            for (std::int32_t y : model_.main().operators[i].outputs) written(y);
+            for (std::int32_t y : writes_[i]) written(y);
         }
     }
+
+    // The PADs folded into the operator after them: operator `pad` runs as
+    // nothing, and operator `into` reads the PAD's input with the PAD's
+    // padding in front of its window (ops::input_padding), which gives the
+    // same bytes (both pad with the input zero point).  The PAD's output is
+    // never made: reading or setting it is an error.
+    struct folded_pad {
+        std::size_t pad = 0, into = 0;
+        std::int32_t input = -1, output = -1;  // tensors
+        ops::input_padding padding;
+    };
+    const std::vector<folded_pad>& folded_pads() const noexcept { return folds_; }
 
     // Layer-by-layer access (debugging, per-layer comparisons): run only
     // operator i, and overwrite any activation tensor.
@@ -213,17 +231,18 @@ public:
     void invoke_operator(std::size_t i) {
         check(i < steps_.size(), "executor", "operator ", i, " out of range [0, ", steps_.size(), ")");
         const op& o = model_.main().operators[i];
-        for (std::int32_t x : o.inputs)
+        for (std::int32_t x : reads_[i])
             if (x >= 0 && !is_constant(x))
                 check(valid_[static_cast<std::size_t>(x)], "executor", "operator ", i, " (", describe(o.builtin_code),
                       ") reads ", describe_tensor(x), ", whose bytes were reused by a later tensor (activations "
                       "share an arena): set it with set_tensor_bytes first, or build the executor with "
                       "preserve_all_tensors");
         steps_[i]();
-        for (std::int32_t y : o.outputs) written(y);
+        for (std::int32_t y : writes_[i]) written(y);
     }
     void set_tensor_bytes(std::int32_t index, std::span<const std::byte> bytes) {
         check(!is_constant(index), "executor", label(index), " is constant");
+        check_not_folded(index, "set_tensor_bytes");
         auto dst = bytes_of(index);
         check(bytes.size() == dst.size(), "executor", label(index), " takes ", dst.size(), " bytes, got ",
               bytes.size());
@@ -284,9 +303,83 @@ private:
         return activation_[static_cast<std::size_t>(index)];
     }
 
+    // The tensors each operator reads and writes as it runs: its own, except
+    // where a PAD is folded (fold: a PAD of constant, non-negative spatial
+    // paddings, equal input and output quantization, whose output only the
+    // data input of one later CONV_2D / DEPTHWISE_CONV_2D reads).
+    void find_operator_tensors(bool fold) {
+        const subgraph& g = model_.main();
+        reads_.clear();
+        writes_.clear();
+        for (const op& o : g.operators) {
+            reads_.push_back(o.inputs);
+            writes_.push_back(o.outputs);
+        }
+        folds_.clear();
+        if (!fold) return;
+        std::vector<int> readers(g.tensors.size(), 0);
+        for (const op& o : g.operators)
+            for (std::int32_t t : o.inputs)
+                if (t >= 0 && static_cast<std::size_t>(t) < readers.size()) ++readers[std::size_t(t)];
+        for (std::int32_t t : g.outputs)
+            if (t >= 0 && static_cast<std::size_t>(t) < readers.size()) ++readers[std::size_t(t)];
+        for (std::size_t i = 0; i < g.operators.size(); ++i) {
+            const auto f = foldable_pad(i, readers);
+            if (!f) continue;
+            folds_.push_back(*f);
+            reads_[f->pad].clear();
+            writes_[f->pad].clear();
+            reads_[f->into][0] = f->input;
+        }
+    }
+
+    // The fold of operator i into its reader, when it is such a PAD.
+    std::optional<folded_pad> foldable_pad(std::size_t i, const std::vector<int>& readers) const {
+        const subgraph& g = model_.main();
+        const op& pad = g.operators[i];
+        const auto valid = [&](std::int32_t t) { return t >= 0 && static_cast<std::size_t>(t) < g.tensors.size(); };
+        if (pad.builtin_code != builtin_operator::PAD || pad.inputs.size() != 2 || pad.outputs.size() != 1) return {};
+        const std::int32_t x = pad.inputs[0], y = pad.outputs[0], paddings = pad.inputs[1];
+        if (!valid(x) || !valid(y) || !valid(paddings) || is_constant(x) || readers[std::size_t(y)] != 1) return {};
+        const tensor &tx = g.tensors[std::size_t(x)], &ty = g.tensors[std::size_t(y)];
+        if ((tx.type != tensor_type::INT8 && tx.type != tensor_type::INT16) || ty.type != tx.type ||
+            tx.shape.size() != 4 || !tx.quantization || !ty.quantization ||
+            tx.quantization->params.scales.size() != 1 || tx.quantization->params.zero_points.size() != 1 ||
+            tx.quantization->params.scales != ty.quantization->params.scales ||
+            tx.quantization->params.zero_points != ty.quantization->params.zero_points)
+            return {};
+        const tensor& tp = g.tensors[std::size_t(paddings)];
+        const auto bytes = model_.data_of(tp);
+        std::int64_t p[8] = {};
+        if (tp.type == tensor_type::INT32 && bytes.size() == 8 * 4)
+            for (std::size_t k = 0; k < 8; ++k) {
+                std::int32_t v = 0;
+                std::memcpy(&v, bytes.data() + 4 * k, 4);
+                p[k] = v;
+            }
+        else if (tp.type == tensor_type::INT64 && bytes.size() == 8 * 8)
+            for (std::size_t k = 0; k < 8; ++k) std::memcpy(&p[k], bytes.data() + 8 * k, 8);
+        else
+            return {};
+        if (p[0] != 0 || p[1] != 0 || p[6] != 0 || p[7] != 0) return {};  // batch and channels stay
+        for (std::size_t k = 2; k < 6; ++k)
+            if (p[k] < 0 || p[k] > (std::int64_t{1} << 28)) return {};
+        for (std::size_t j = i + 1; j < g.operators.size(); ++j) {
+            const op& reader = g.operators[j];
+            if (std::find(reader.inputs.begin(), reader.inputs.end(), y) == reader.inputs.end()) continue;
+            if ((reader.builtin_code != builtin_operator::CONV_2D &&
+                 reader.builtin_code != builtin_operator::DEPTHWISE_CONV_2D) ||
+                reader.inputs.empty() || reader.inputs[0] != y)
+                return {};
+            return folded_pad{i, j, x, y,
+                              {std::int32_t(p[2]), std::int32_t(p[3]), std::int32_t(p[4]), std::int32_t(p[5])}};
+        }
+        return {};
+    }
+
     // Lays every activation out in one arena.  A tensor lives from the
     // operator that writes it (graph inputs: from the start) to its last
-    // reader (graph outputs: to the end); preserve_all keeps every tensor
+    // reader (graph inputs and outputs: to the end); preserve_all keeps every tensor
     // alive throughout, i.e. in bytes of its own.
     void plan_activations(bool preserve_all) {
         const subgraph& g = model_.main();
@@ -304,12 +397,18 @@ private:
             b.first = std::min(b.first, when);
             b.last = std::max(b.last, when);
         };
-        for (std::int32_t t : g.inputs) touch(t, -1);
+        // Inputs live throughout, as in TFLite: invoke() again without
+        // set_input runs on the same input, not on bytes a layer reused.
+        for (std::int32_t t : g.inputs) {
+            touch(t, -1);
+            touch(t, end);
+        }
         for (std::int32_t t : g.outputs) touch(t, end);
         for (std::size_t i = 0; i < g.operators.size(); ++i) {
-            for (std::int32_t t : g.operators[i].inputs) touch(t, static_cast<std::int64_t>(i));
-            for (std::int32_t t : g.operators[i].outputs) touch(t, static_cast<std::int64_t>(i));
+            for (std::int32_t t : reads_[i]) touch(t, static_cast<std::int64_t>(i));
+            for (std::int32_t t : writes_[i]) touch(t, static_cast<std::int64_t>(i));
         }
+        for (const folded_pad& f : folds_) buffers[static_cast<std::size_t>(f.output)].bytes = 0;  // never made
         for (auto& b : buffers)
             if (b.first > b.last) b.first = b.last = -1;  // touched by nothing: placed, never shared with a live one
         constexpr std::size_t alignment = 64;
@@ -338,7 +437,16 @@ private:
         for (std::int32_t other : shares_bytes_with_[static_cast<std::size_t>(t)]) valid_[static_cast<std::size_t>(other)] = 0;
     }
 
+    void check_not_folded(std::int32_t index, const char* what) const {
+        for (const folded_pad& f : folds_)
+            check(f.output != index, "executor", what, ": ", label(index), " is the output of operator ", f.pad,
+                  " (PAD), which is folded into operator ", f.into, " and never made; build the executor with "
+                  "executor_options::preserve_all_tensors to run every operator as written");
+    }
+
     std::span<std::byte> readable(std::int32_t index, const char* what) const {
+        tensor_at(index);
+        check_not_folded(index, what);
         auto bytes = const_cast<executor*>(this)->bytes_of(index);
         check(valid_[static_cast<std::size_t>(index)], "executor", what, ": ", label(index),
               " no longer holds its value: a later operator reused its bytes (activations share an arena); "
@@ -432,6 +540,8 @@ private:
     std::vector<std::span<std::byte>> activation_;      // per tensor: its bytes in the arena (empty: constant)
     std::vector<std::vector<std::int32_t>> shares_bytes_with_;
     std::vector<char> valid_;                           // per tensor: holds its last written value
+    std::vector<std::vector<std::int32_t>> reads_, writes_;  // per operator, as it runs
+    std::vector<folded_pad> folds_;
     std::vector<step> steps_;
 };
 
@@ -449,6 +559,11 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_op(std::size_t op_index) {
         return o.outputs[k];
     };
     const auto optional_in = [&](std::size_t k) { return k < o.inputs.size() ? o.inputs[k] : -1; };
+    const folded_pad* folded_into_this = nullptr;
+    for (const folded_pad& f : folds_) {
+        if (f.pad == op_index) return [] {};  // runs inside operator f.into
+        if (f.into == op_index) folded_into_this = &f;
+    }
     const auto same_type = [&](std::int32_t a, std::int32_t b) {
         check(tensor_at(a).type == tensor_at(b).type, where, describe_tensor(a), " is ", describe(tensor_at(a).type),
               " but ", describe_tensor(b), " is ", describe(tensor_at(b).type));
@@ -525,7 +640,9 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_op(std::size_t op_index) {
         case builtin_operator::CONV_2D:
         case builtin_operator::DEPTHWISE_CONV_2D: {
             const bool depthwise = o.builtin_code == builtin_operator::DEPTHWISE_CONV_2D;
-            const std::int32_t x = in(0), w = in(1), b = optional_in(2), y = out(0);
+            // A folded PAD: its input, padded in front of the window.
+            const std::int32_t x = folded_into_this ? folded_into_this->input : in(0);
+            const std::int32_t w = in(1), b = optional_in(2), y = out(0);
             same_type(x, y);
             check(is_constant(w), where, describe_tensor(w), " (filter) must be constant");
             return on_activation_type(x, where, [&]<class T>() -> step {
@@ -550,6 +667,7 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_op(std::size_t op_index) {
                     p.dilation_height = opt.dilation_h_factor;
                     p.dilation_width = opt.dilation_w_factor;
                     p.padding = detail::padding_of(opt.padding);
+                    if (folded_into_this) p.input_padding = folded_into_this->padding;
                     p.activation = detail::fused(opt.fused_activation_function, where);
                 };
                 auto build = [&]<class Weight>() -> step {
