@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <numeric>
 #include <random>
@@ -10,7 +11,8 @@
 #include "qtl/ops/transpose.hpp"
 
 // TRANSPOSE: hand-computed permutations, MobileNetV2's NCHW -> NHWC input
-// transpose (perm {0, 2, 3, 1}, read from the model), the optimized path
+// transpose (perm {0, 2, 3, 1}, read from the model), NCHW -> NHWC of a few
+// channels (the PSHUFB interleave) against indexing by hand, the optimized path
 // (memcpy runs, tiled 2-D transposes) against the per-element reference on
 // random shapes with tile-edge sizes, and the errors.
 
@@ -93,6 +95,43 @@ TEST_CASE("transpose: MobileNetV2's input NCHW -> NHWC (perm {0, 2, 3, 1} from t
                 all_equal = all_equal && r.optimized[(h * 224 + w) * 3 + c] == in[(c * 224 + h) * 224 + w];
     CHECK(all_equal);
     CHECK(r.reference == r.optimized);
+}
+
+TEST_CASE("transpose: NCHW -> NHWC of 1-6 channels (2-4: kernels::interleave_planes) equals indexing by hand") {
+    std::mt19937 rng(17);
+    for (std::int32_t channels = 1; channels <= 6; ++channels)
+        for (const auto& size : {std::array{1, 7, 5}, std::array{2, 4, 4}, std::array{1, 1, 1},
+                                 std::array{2, 9, 13}, std::array{1, 224, 3}}) {
+            const std::int32_t batches = size[0], height = size[1], width = size[2];
+            CAPTURE(channels);
+            CAPTURE(height * width);  // rows per plane: 16-row steps and a tail
+            const auto p = ops::prepare(params<std::int8_t>({batches, channels, height, width}, {0, 2, 3, 1}));
+            std::vector<std::int8_t> in(std::size_t(batches * channels * height * width));
+            for (auto& v : in) v = static_cast<std::int8_t>(rng());
+            const auto r = run(p, in);
+            std::size_t wrong = 0;
+            for (int n = 0; n < batches; ++n)
+                for (int h = 0; h < height; ++h)
+                    for (int w = 0; w < width; ++w)
+                        for (int c = 0; c < channels; ++c)
+                            wrong += r.optimized[std::size_t(((n * height + h) * width + w) * channels + c)] !=
+                                     in[std::size_t(((n * channels + c) * height + h) * width + w)];
+            CHECK(wrong == 0);
+        }
+    // The kernel alone, planes further apart than their rows, every tail length.
+    for (std::size_t planes = 1; planes <= 5; ++planes)
+        for (std::size_t rows = 0; rows <= 49; ++rows) {
+            const std::size_t stride = rows + 3;
+            std::vector<std::int8_t> in(planes * stride), out(planes * rows + 1, 99);
+            for (auto& v : in) v = static_cast<std::int8_t>(rng());
+            kernels::interleave_planes(in.data(), stride, out.data(), rows, planes);
+            std::size_t wrong = 0;
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t c = 0; c < planes; ++c) wrong += out[r * planes + c] != in[c * stride + r];
+            CHECK(wrong == 0);
+            CHECK(out.back() == 99);  // nothing written past the rows
+        }
+    MESSAGE("interleave_planes vectorized here for 3 planes: ", kernels::interleave_planes_vectorized(3));
 }
 
 TEST_CASE_TEMPLATE("transpose: identity, size-1 dimensions, rank 0 and rank 6", T, std::int8_t, std::int16_t) {
