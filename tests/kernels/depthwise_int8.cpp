@@ -243,13 +243,18 @@ TEST_CASE("depthwise_int8: 3x3 stride 1 SAME, channel counts across the vector t
     }
 }
 
-TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI, 3x3, vertical stride 1 or 2), every row count") {
+TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI quad rows, 3 filter rows, vertical stride 1 or 2), every row count") {
+    // Horizontal dilation 2 keeps these 3x3 filters on quad rows (block quads take dilation 1: the next test case).
     dw_case c;  // 7 x 9, 3x3 SAME: 7 output rows
+    c.dw = 2;
     const auto geometry = [&] {
         const auto packed = qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512_vnni);
         return std::pair{packed.rows_per_pass, packed.ring_rows()};
     };
     CHECK(geometry() == std::pair{4, std::size_t{6}});  // a pass reads rows oy - 1 .. oy + 4
+    c.kw = 4;
+    CHECK(geometry() == std::pair{4, std::size_t{6}});  // one quad a filter row
+    c.kw = 3;
     c.height = 2;
     CHECK(geometry() == std::pair{2, std::size_t{4}});  // no more rows than the output has
     c.height = 7;
@@ -282,6 +287,7 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI, 3x3, vertic
                 d.channels = 40;  // two full vectors and one of 8
                 d.sh = stride;
                 d.sw = height % 2 + 1;  // any horizontal stride
+                d.dw = 2;
                 d.same = same;
                 d.in_zp = -9;
                 d.out_zp = 4;
@@ -291,7 +297,7 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI, 3x3, vertic
             }
 }
 
-TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 stride 2): the layout by hand, then every shape") {
+TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 strides 1 and 2): the layout by hand, then every shape") {
     dw_case c;  // 7 x 9 SAME, stride 2: 4 x 5 output, one row and one column of padding before
     c.sh = c.sw = 2;
     c.channels = 20;
@@ -332,15 +338,54 @@ TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 stride 2): the layout 
     for (int t = 0; t < 9; ++t) sum += weight(t / 3, t % 3, 17);
     CHECK(vnni.quad_bias[17] == p.bias[17] - (c.in_zp + 128) * sum);
 
-    // Where it does not apply: one stride 1, dilation, 5x5, no in-register epilogue, another kernel.
+    // Stride 1: weights for both phases of each axis.  Output (oy, ox) with
+    // oy odd starts at the second row of block row oy / 2 (ky = 2 by + dy - 1).
+    dw_case one = c;
+    one.sh = one.sw = 1;
+    const dw_problem p1 = make_problem(one);
+    const auto s1 = qtl::kernels::pack_depthwise_int8(p1.spec, depthwise_int8_isa::avx512_vnni);
+    REQUIRE(s1.block_quads);
+    CHECK(s1.rows_per_pass == 4);
+    CHECK(s1.ring_rows() == 3);          // 4 output rows from an even one: block rows oy / 2 .. oy / 2 + 2
+    CHECK(s1.quad_row_pixels == 6);      // 9 output columns: block columns 0 .. 8 / 2 + 1
+    CHECK(s1.quad_weights.size() == 2 * 2 * 2 * 4 * 16 * 4);  // tiles x phases y x phases x x blocks x lanes x taps
+    const auto weight1 = [&](int ky, int kx, int o) { return p1.weights[std::size_t(ky * 3 + kx) * 20 + std::size_t(o)]; };
+    const auto packed1 = [&](int tile, int py, int px, int block, int lane, int slot) {
+        return s1.quad_weights[std::size_t(((((tile * 2 + py) * 2 + px) * 4 + block) * 16 + lane) * 4 + slot)];
+    };
+    // Phase (0, 0) is the stride-2 layout.
+    CHECK(packed1(0, 0, 0, 0, 9, 3) == weight1(1, 1, 9));
+    CHECK(packed1(0, 0, 0, 3, 9, 0) == weight1(2, 2, 9));
+    CHECK(packed1(0, 0, 0, 3, 9, 1) == 0);
+    // Phase (1, 0): block row 0 holds only filter row 0, in its second row.
+    CHECK(packed1(0, 1, 0, 0, 9, 0) == 0);
+    CHECK(packed1(0, 1, 0, 0, 9, 1) == 0);
+    CHECK(packed1(0, 1, 0, 0, 9, 2) == weight1(0, 0, 9));
+    CHECK(packed1(0, 1, 0, 0, 9, 3) == weight1(0, 1, 9));
+    CHECK(packed1(0, 1, 0, 2, 9, 0) == weight1(1, 0, 9));  // block (1, 0): rows 1 and 2
+    CHECK(packed1(0, 1, 0, 2, 9, 2) == weight1(2, 0, 9));
+    // Phase (1, 1), channel 17: block (1, 1) holds taps (1,1) (1,2) (2,1) (2,2); block (0, 0) only (0, 0).
+    CHECK(packed1(1, 1, 1, 3, 1, 0) == weight1(1, 1, 17));
+    CHECK(packed1(1, 1, 1, 3, 1, 1) == weight1(1, 2, 17));
+    CHECK(packed1(1, 1, 1, 3, 1, 2) == weight1(2, 1, 17));
+    CHECK(packed1(1, 1, 1, 3, 1, 3) == weight1(2, 2, 17));
+    CHECK(packed1(1, 1, 1, 0, 1, 3) == weight1(0, 0, 17));
+    CHECK(packed1(1, 1, 1, 0, 1, 0) == 0);
+    CHECK(packed1(1, 1, 1, 0, 1, 2) == 0);
+    CHECK(s1.quad_bias == vnni.quad_bias);  // the same bias correction as any quad layout
+
+    // Where it does not apply: stride 3, dilation, 5x5, 3x2, no in-register epilogue, another kernel.
     const auto block_quads = [](dw_case d, depthwise_int8_isa isa = depthwise_int8_isa::avx512_vnni) {
         return qtl::kernels::pack_depthwise_int8(make_problem(d).spec, isa).block_quads;
     };
     dw_case d = c;
-    d.sw = 1;
+    d.sw = 3;
     CHECK_FALSE(block_quads(d));
     d = c;
-    d.sh = 1;
+    d.sh = 3;
+    CHECK_FALSE(block_quads(d));
+    d = c;
+    d.dh = 2;
     CHECK_FALSE(block_quads(d));
     d = c;
     d.dw = 2;
@@ -356,36 +401,42 @@ TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 stride 2): the layout 
     CHECK_FALSE(block_quads(d));
     CHECK_FALSE(block_quads(c, depthwise_int8_isa::avx512bw));
     CHECK(block_quads(c));
+    d = c;
+    d.sh = 1;  // mixed strides: phases along one axis
+    CHECK(block_quads(d));
 
-    // Heights for every row count of the last pass and both parities of
-    // the padding (SAME on odd and even sizes, VALID), widths with every
-    // pixel-group tail and one-pixel images, channel tails, depth multiplier
-    // 2 (the portable conversion), batch 2, per-tensor, clamps, both
-    // in-register forms, and single rounding (one row a pass, spilled).
+    // Every stride pair; heights for every row count of the last pass and
+    // both parities of the padding (SAME on odd and even sizes, VALID),
+    // widths with every pixel-group tail and one-pixel images, channel
+    // tails, depth multiplier 2 (the portable conversion), batch 2,
+    // per-tensor, clamps, both in-register forms, and single rounding (one
+    // row a pass, spilled, from rows of either phase).
     unsigned seed = 700;
-    for (int height : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 17})
-        for (bool same : {true, false}) {
-            if (!same && height < 3) continue;
-            dw_case e;
-            e.height = height;
-            e.width = (height * 5) % 11 + 1;  // 1 .. 11
-            if (!same && e.width < 3) e.width += 3;
-            e.sh = e.sw = 2;
-            e.same = same;
-            e.channels = std::vector<int>{1, 16, 24, 64, 72, 136}[std::size_t(height) % 6];
-            e.multiplier = height % 4 == 3 ? 2 : 1;
-            e.batches = height % 5 == 0 ? 2 : 1;
-            e.per_channel = height % 3 != 0;
-            e.in_zp = height * 19 % 256 - 128;
-            e.out_zp = -height;
-            if (height % 4 == 1) e.act_max = 60;
-            e.max_shift = same ? -1 : 1;
-            e.seed = ++seed;
-            check_all_kernels(e);
-            e.single_rounding = true;
-            e.seed = ++seed;
-            check_all_kernels<qtl::single_rounding>(e);
-        }
+    for (const auto& strides : {std::pair{2, 2}, std::pair{1, 1}, std::pair{1, 2}, std::pair{2, 1}})
+        for (int height : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 17})
+            for (bool same : {true, false}) {
+                if (!same && height < 3) continue;
+                dw_case e;
+                e.height = height;
+                e.width = (height * 5 + strides.first) % 11 + 1;  // 1 .. 11
+                if (!same && e.width < 3) e.width += 3;
+                e.sh = strides.first;
+                e.sw = strides.second;
+                e.same = same;
+                e.channels = std::vector<int>{1, 16, 24, 64, 72, 136}[std::size_t(height) % 6];
+                e.multiplier = height % 4 == 3 ? 2 : 1;
+                e.batches = height % 5 == 0 ? 2 : 1;
+                e.per_channel = height % 3 != 0;
+                e.in_zp = height * 19 % 256 - 128;
+                e.out_zp = -height;
+                if (height % 4 == 1) e.act_max = 60;
+                e.max_shift = same ? -1 : 1;
+                e.seed = ++seed;
+                check_all_kernels(e);
+                e.single_rounding = true;
+                e.seed = ++seed;
+                check_all_kernels<qtl::single_rounding>(e);
+            }
     dw_case wrap = c;
     wrap.extreme_bias = true;
     wrap.in_zp = -128;

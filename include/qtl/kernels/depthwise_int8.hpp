@@ -49,11 +49,13 @@
 // which the packing takes out of the bias once (quad_bias).  For 3x3
 // filters of vertical stride 1 or 2 this kernel computes 4 output rows a
 // pass (rows_per_pass), so each quad row it reads is loaded once for every
-// output row it is a tap of (1.3x at stride 1 on AMD Zen 5).  At stride 2
-// (both axes) horizontal quads would convert each input byte twice; there a
-// quad holds a 2x2 block of input pixels instead ("block quads"), every byte
-// converted once, and a 3x3 filter costs 4 VPDPBUSD per vector
-// (depthwise_int8_packed::block_quads; 1.16-1.35x on Zen 5).
+// output row it is a tap of (1.3x at stride 1 on AMD Zen 5).  Horizontal
+// quads convert each input byte 4 times (twice at stride 2); for 3x3 filters
+// of strides 1 or 2 a quad holds a 2x2 block of input pixels instead ("block
+// quads"), every byte converted once, and a 3x3 filter costs 4 VPDPBUSD per
+// vector with weights for each phase of the output pixel in its blocks
+// (depthwise_int8_packed::block_quads; 1.03-1.21x at stride 1 and 1.16-1.35x
+// at stride 2 on Zen 5).
 //
 // Kernels: AVX-512 VNNI, AVX-512BW, AVX2 (compiled in GCC/clang target
 // regions, picked at run time by CPUID like kernels/gemm_int8.hpp) and a
@@ -194,17 +196,28 @@ struct depthwise_int8_packed {
     // the quads hold x + 128 and out-of-image taps in_zp + 128, so every tap
     // adds w * (x - in_zp) plus this constant's share.
     std::vector<std::int32_t> quad_bias;
-    // 3x3 filters of stride 2 (both axes, no dilation, the in-register
-    // epilogue) on the AVX-512 VNNI kernel take "block quads" instead: a quad
-    // holds a 2x2 block of input pixels, so each input byte is converted
-    // once where horizontal quads at stride 2 convert it twice:
+    // 3x3 filters of strides 1 or 2 (no dilation, the in-register epilogue)
+    // on the AVX-512 VNNI kernel take "block quads" instead: a quad holds a
+    // 2x2 block of input pixels, so each input byte is converted once where
+    // horizontal quads convert it 4 times (twice at stride 2):
     //   block_row[k][b][o] = (x(2k, 2b), x(2k, 2b + 1), x(2k + 1, 2b), x(2k + 1, 2b + 1)) + 128
     // with x(yi, xi) = in[yi - pad_top][xi - pad_left][o / M], in_zp outside
-    // the image.  Output (oy, ox) reads block rows oy, oy + 1 at block columns
-    // ox, ox + 1: 4 VPDPBUSD (9 of their 16 taps are the filter's).  Then
-    // quad_weights is [tile][2 by + bx][lane][2 dy + dx]: w[2 by + dy][2 bx + dx][o],
-    // zero past the filter; quad_row_pixels = OW + 1 block columns, step 1.
+    // the image.  Output (oy, ox) reads block rows (oy sh) / 2 + by and block
+    // columns (ox sw) / 2 + bx, by, bx in {0, 1}: 4 VPDPBUSD (9 of their 16
+    // taps are the filter's).  Where oy sh is odd (the row's phase py = 1)
+    // the filter starts one row into the block, so the weights depend on the
+    // phases (py, px) of the output pixel: quad_weights is
+    // [tile][py][px][2 by + bx][lane][2 dy + dx] holding w[ky][kx][o] for
+    // ky = 2 by + dy - py, kx = 2 bx + dx - px, zero outside the filter
+    // (phases 0 and 1 at stride 1, only 0 at stride 2); quad_row_pixels =
+    // (OW - 1) sw / 2 + 2 block columns, step 1.
     bool block_quads = false;
+    std::size_t block_phases_y() const noexcept { return stride_height == 1 ? 2 : 1; }
+    std::size_t block_phases_x() const noexcept { return stride_width == 1 ? 2 : 1; }
+    // Block rows a pass of rows_per_pass output rows from an even oy * sh reads.
+    std::size_t block_rows_per_pass() const noexcept {
+        return std::size_t((rows_per_pass - 1) * stride_height) / 2 + 2;
+    }
 
     std::size_t tiles() const noexcept { return channels_padded / lanes; }
     // Bytes of one quad row: quad_row_pixels x channels_padded quads.
@@ -220,7 +233,7 @@ struct depthwise_int8_packed {
     std::int32_t rows_per_pass = 1;
     // Converted rows alive at once: the rows one pass reads (block rows: one more than the output rows).
     std::size_t ring_rows() const noexcept {
-        if (block_quads) return std::size_t(rows_per_pass) + 1;
+        if (block_quads) return block_rows_per_pass();
         return std::size_t(kernel_height - 1) * std::size_t(dilation_height) +
                std::size_t(rows_per_pass - 1) * std::size_t(stride_height) + 1;
     }
@@ -232,6 +245,11 @@ namespace detail::depthwise {
 // accumulators; 6 or 8 rows spill them (measured on AMD Zen 5: 3x3
 // 56x56x128 takes 89, 73, 70, 67 us at 1-4 rows, 250 at 6).
 inline constexpr std::int32_t max_rows_per_pass = 4;
+// Block quads: 4 rows a pass as well, also at stride 1 where the weights of
+// both phases are 16 vectors (2 rows a pass ran 1.0-1.2x slower there on
+// Zen 5); even, so every pass starts at phase 0.
+inline constexpr std::int32_t max_block_rows_per_pass = 4;
+static_assert(max_block_rows_per_pass % 2 == 0);
 
 inline void validate(const depthwise_int8_spec& s) {
     const char* where = "depthwise_int8";
@@ -326,24 +344,30 @@ inline void pack_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
     }
 }
 
-// Block quads (depthwise_int8_packed::block_quads) for a 3x3 filter of stride 2.
+// Block quads (depthwise_int8_packed::block_quads) for a 3x3 filter of
+// strides 1 or 2 (the strides already in p).
 inline void pack_block_quads(const depthwise_int8_spec& s, depthwise_int8_packed& p) {
     const std::size_t oc = p.out_channels, lanes = p.lanes;
+    const std::size_t phases_y = p.block_phases_y(), phases_x = p.block_phases_x();
     p.kernel_quads = 1;
-    p.quad_row_pixels = std::size_t(s.output_width) + 1;
+    p.quad_row_pixels = std::size_t(s.output_width - 1) * std::size_t(s.stride_width) / 2 + 2;
     p.quad_row_step = 1;
-    p.quad_weights.assign(p.tiles() * 4 * lanes * 4, 0);
+    p.quad_weights.assign(p.tiles() * phases_y * phases_x * 4 * lanes * 4, 0);
     p.quad_bias.assign(p.channels_padded, 0);
     for (std::size_t o = 0; o < oc; ++o) {
         const std::size_t tile = o / lanes, lane = o % lanes;
+        for (std::size_t py = 0; py < phases_y; ++py)
+            for (std::size_t px = 0; px < phases_x; ++px)
+                for (std::size_t block = 0; block < 4; ++block)
+                    for (std::size_t slot = 0; slot < 4; ++slot) {
+                        // ky = 2 by + dy - py, kx = 2 bx + dx - px
+                        const std::size_t y = 2 * (block / 2) + slot / 2, x = 2 * (block % 2) + slot % 2;
+                        if (y < py || x < px || y - py >= 3 || x - px >= 3) continue;
+                        p.quad_weights[((((tile * phases_y + py) * phases_x + px) * 4 + block) * lanes + lane) * 4 +
+                                       slot] = s.weights[((y - py) * 3 + (x - px)) * oc + o];
+                    }
         std::int64_t weight_sum = 0;
-        for (std::size_t ky = 0; ky < 3; ++ky)
-            for (std::size_t kx = 0; kx < 3; ++kx) {
-                const std::int8_t w = s.weights[(ky * 3 + kx) * oc + o];
-                const std::size_t block = (ky / 2) * 2 + kx / 2, slot = (ky % 2) * 2 + kx % 2;
-                p.quad_weights[((tile * 4 + block) * lanes + lane) * 4 + slot] = w;
-                weight_sum += w;
-            }
+        for (std::size_t t = 0; t < 9; ++t) weight_sum += s.weights[t * oc + o];
         p.quad_bias[o] = quad_bias(s, o, weight_sum);
     }
 }
@@ -402,7 +426,7 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     // Several rows a pass and block quads need the in-register epilogue.
     const bool vnni_3x3 = isa == depthwise_int8_isa::avx512_vnni && s.kernel_height == 3 && s.kernel_width <= 4 &&
                           s.dilation_height == 1 && p.lane_requantize.usable;
-    p.block_quads = vnni_3x3 && s.kernel_width == 3 && s.stride_height == 2 && s.stride_width == 2 &&
+    p.block_quads = vnni_3x3 && s.kernel_width == 3 && s.stride_height <= 2 && s.stride_width <= 2 &&
                     s.dilation_width == 1;
     if (p.block_quads)
         detail::depthwise::pack_block_quads(s, p);
@@ -411,7 +435,9 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     else
         detail::depthwise::pack_pairs(s, p);
     if (vnni_3x3 && s.stride_height <= 2)
-        p.rows_per_pass = std::min(detail::depthwise::max_rows_per_pass, s.output_height);
+        p.rows_per_pass = std::min(p.block_quads ? detail::depthwise::max_block_rows_per_pass
+                                                 : detail::depthwise::max_rows_per_pass,
+                                   s.output_height);
     return p;
 }
 
@@ -523,9 +549,10 @@ void for_each_output_row_block(const depthwise_int8_packed& p, const std::int8_t
 
 // The block-quad form (depthwise_int8_packed::block_quads), `rows_per_pass`
 // (R, at most p.rows_per_pass) output rows a pass: block row k holds input
-// rows 2k - pad_top and 2k + 1 - pad_top, output row oy reads block rows oy
-// and oy + 1, so tap_rows[i] is block row oy + i for i in [0, count], and
-// rows_fn(tap_rows, oy, count) gets count R, fewer for the last pass.
+// rows 2k - pad_top and 2k + 1 - pad_top, output row oy reads block rows
+// (oy sh) / 2 and the one after, so tap_rows[i] is block row (oy sh) / 2 + i
+// for the rows a pass reads, and rows_fn(tap_rows, oy, count) gets count R,
+// fewer for the last pass.
 // convert(top, bottom, dst) fills one block row from its two input rows
 // (nullptr for a row outside the image).
 template <class ConvertFn, class RowsFn>
@@ -539,14 +566,15 @@ void for_each_output_block_row_pass(const depthwise_int8_packed& p, const std::i
     std::fill(s.ring_tags.begin(), s.ring_tags.end(), -1);
     for (std::int32_t oy = 0; oy < p.output_height; oy += rows_per_pass) {
         const std::int32_t count = std::min(rows_per_pass, p.output_height - oy);
-        for (std::int32_t i = 0; i <= count; ++i) {
-            const std::int32_t k = oy + i, y = 2 * k - p.pad_top;
+        const std::int32_t first = oy * p.stride_height / 2, last = (oy + count - 1) * p.stride_height / 2 + 1;
+        for (std::int32_t i = 0; i <= last - first; ++i) {
+            const std::int32_t k = first + i, y = 2 * k - p.pad_top;
             const std::int8_t *top = input(y), *bottom = input(y + 1);
             if (top == nullptr && bottom == nullptr) {
                 s.quad_tap_rows[std::size_t(i)] = outside_row;
                 continue;
             }
-            const std::size_t slot = std::size_t(k) % ring;  // count + 1 <= ring consecutive block rows
+            const std::size_t slot = std::size_t(k) % ring;  // at most `ring` consecutive block rows
             std::uint8_t* dst = rows + slot * row_bytes;
             if (s.ring_tags[slot] != k) {
                 convert(top, bottom, dst);
@@ -676,20 +704,24 @@ inline void convert_block_row_portable(const depthwise_int8_packed& p, const std
     }
 }
 
-// The portable block-quad kernel for one output row (16 lanes), from block
-// rows tap_rows[0] and tap_rows[1]: the VPDPBUSD lane formula.
+// The portable block-quad kernel for output row oy (16 lanes), from block
+// rows tap_rows[0] = (oy sh) / 2 and tap_rows[1]: the VPDPBUSD lane formula.
 inline void row_portable_block_quads(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
-                                     std::int32_t* acc_row) {
+                                     std::int32_t oy, std::int32_t* acc_row) {
     constexpr std::size_t lanes = 16;
     const std::size_t padded = p.channels_padded, oc = p.out_channels;
+    const std::size_t phases_y = p.block_phases_y(), phases_x = p.block_phases_x();
+    const std::size_t py = std::size_t(oy * p.stride_height) % 2;
     for (std::size_t ox = 0; ox < std::size_t(p.output_width); ++ox)
         for (std::size_t t = 0; t < p.tiles(); ++t) {
+            const std::size_t column = ox * std::size_t(p.stride_width) / 2, px = ox * std::size_t(p.stride_width) % 2;
             std::uint32_t acc[lanes];  // unsigned: int32 sums wrap like SIMD lanes, without UB
             for (std::size_t l = 0; l < lanes; ++l) acc[l] = static_cast<std::uint32_t>(p.quad_bias[t * lanes + l]);
             for (std::size_t by = 0; by < 2; ++by)
                 for (std::size_t bx = 0; bx < 2; ++bx) {
-                    const std::uint8_t* x = tap_rows[by] + ((ox + bx) * padded + t * lanes) * 4;
-                    const std::int8_t* w = p.quad_weights.data() + (t * 4 + by * 2 + bx) * lanes * 4;
+                    const std::uint8_t* x = tap_rows[by] + ((column + bx) * padded + t * lanes) * 4;
+                    const std::int8_t* w =
+                        p.quad_weights.data() + ((((t * phases_y + py) * phases_x + px) * 4) + by * 2 + bx) * lanes * 4;
                     for (std::size_t l = 0; l < lanes; ++l)
                         for (std::size_t i = 0; i < 4; ++i)
                             acc[l] += static_cast<std::uint32_t>(std::int32_t{x[4 * l + i]} * w[4 * l + i]);
@@ -1348,38 +1380,48 @@ inline void convert_block_row_m1(const depthwise_int8_packed& p, const std::int8
     }
 }
 
-// Np output pixels from ox0 of R output rows, block quads: output row r
-// reads block rows r (filter rows 0, 1) and r + 1 (filter row 2), pixel q
-// block columns q (filter columns 0, 1) and q + 1 (column 2).  Each of the
-// (R + 1) x (Np + 1) block quads is loaded once and feeds every accumulator
-// it is a tap of (up to 2 rows x 2 pixels).
-template <int R, int Np, class Epilogue>
+// Np output pixels from ox0 (ox0 sw even) of R output rows of strides Sh,
+// Sw, block quads: output row r (phase py = (Py0 + r Sh) % 2) reads block
+// rows (Py0 + r Sh) / 2 + by of tap_rows, pixel q (phase px = q Sw % 2)
+// block columns q Sw / 2 + bx.  Each block quad is loaded once and feeds
+// every accumulator it is a tap of (at stride 1, 6 loads for 2 rows x 4
+// pixels x 4 VPDPBUSD); the weights of every phase stay in registers.
+template <int R, int Np, int Sh, int Sw, int Py0, class Epilogue>
 void block_pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::size_t ox0,
                             const Epilogue* epilogues) {
+    constexpr int phases_y = Sh == 1 ? 2 : 1, phases_x = Sw == 1 ? 2 : 1;
+    constexpr int block_rows = (Py0 + (R - 1) * Sh) / 2 + 2, block_columns = (Np - 1) * Sw / 2 + 2;
     const std::size_t pixel = p.channels_padded * 4;
     const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels;
     for (std::size_t t = 0; t < tiles; ++t) {
-        const std::int8_t* w = p.quad_weights.data() + t * 4 * 64;
-        const __m512i wv[2][2] = {{_mm512_load_si512(w), _mm512_load_si512(w + 64)},
-                                  {_mm512_load_si512(w + 128), _mm512_load_si512(w + 192)}};  // [by][bx]
+        const std::int8_t* w = p.quad_weights.data() + t * phases_y * phases_x * 4 * 64;
+        __m512i wv[phases_y][phases_x][4];  // [py][px][2 by + bx]
+#pragma GCC unroll 16
+        for (int k = 0; k < phases_y * phases_x * 4; ++k)
+            wv[k / (phases_x * 4)][k / 4 % phases_x][k % 4] = _mm512_load_si512(w + k * 64);
         const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
         __m512i acc[R][Np];
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
             for (int q = 0; q < Np; ++q) acc[r][q] = bias;
-        const std::size_t at = ox0 * pixel + t * 64;
+        const std::size_t at = ox0 * std::size_t(Sw) / 2 * pixel + t * 64;
 #pragma GCC unroll 5
-        for (int i = 0; i <= R; ++i) {  // block row i is by = i - r of output row r
+        for (int i = 0; i < block_rows; ++i) {
 #pragma GCC unroll 5
-            for (int b = 0; b <= Np; ++b) {  // block column b is bx = b - q of pixel q
+            for (int b = 0; b < block_columns; ++b) {
                 const __m512i x = _mm512_loadu_si512(tap_rows[i] + at + std::size_t(b) * pixel);
 #pragma GCC unroll 4
-                for (int r = 0; r < R; ++r)
-                    if (const int by = i - r; by == 0 || by == 1) {
-                        if (b < Np) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], x, wv[by][0]);
-                        if (b > 0) acc[r][b - 1] = _mm512_dpbusd_epi32(acc[r][b - 1], x, wv[by][1]);
+                for (int r = 0; r < R; ++r) {
+                    const int y = Py0 + r * Sh, by = i - y / 2, py = phases_y == 2 ? y % 2 : 0;
+                    if (by < 0 || by > 1) continue;
+#pragma GCC unroll 4
+                    for (int q = 0; q < Np; ++q) {
+                        const int xq = q * Sw, bx = b - xq / 2, px = phases_x == 2 ? xq % 2 : 0;
+                        if (bx == 0 || bx == 1)
+                            acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], x, wv[py][px][2 * by + bx]);
                     }
+                }
             }
         }
         const std::size_t count = std::min<std::size_t>(16, oc - t * 16);
@@ -1388,11 +1430,20 @@ void block_pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* 
     }
 }
 
-template <int R, class Epilogue>
+// R output rows from one whose oy sh has phase Py0, every pixel group.
+template <int R, int Py0, class Epilogue>
 void block_output_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
                        const Epilogue* epilogues) {
     detail::depthwise::for_each_pixel_group(std::size_t(p.output_width), [&](auto np, std::size_t ox0) {
-        block_pixel_group_rows<R, decltype(np)::value>(p, tap_rows, ox0, epilogues);
+        constexpr int Np = decltype(np)::value;
+        if (p.stride_height == 1) {
+            if (p.stride_width == 1) return block_pixel_group_rows<R, Np, 1, 1, Py0>(p, tap_rows, ox0, epilogues);
+            return block_pixel_group_rows<R, Np, 1, 2, Py0>(p, tap_rows, ox0, epilogues);
+        }
+        if constexpr (Py0 == 0) {  // oy * 2 is even
+            if (p.stride_width == 1) return block_pixel_group_rows<R, Np, 2, 1, 0>(p, tap_rows, ox0, epilogues);
+            return block_pixel_group_rows<R, Np, 2, 2, 0>(p, tap_rows, ox0, epilogues);
+        }
     });
 }
 
@@ -1425,8 +1476,8 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
                             [&]<int... R>(std::integer_sequence<int, R...>) {
                                 const epilogue e[] = {epilogue{
                                     stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, p.out_channels}...};
-                                ((count == R + 1 ? block_output_rows<R + 1>(p, rows, e) : void()), ...);
-                            }(std::make_integer_sequence<int, detail::depthwise::max_rows_per_pass>{});
+                                ((count == R + 1 ? block_output_rows<R + 1, 0>(p, rows, e) : void()), ...);
+                            }(std::make_integer_sequence<int, detail::depthwise::max_block_rows_per_pass>{});
                         });
                 }
             });
@@ -1438,7 +1489,10 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
         detail::depthwise::for_each_output_block_row_pass(
             p, input + n * in_image, 1, s, convert, [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t) {
                 depthwise_avx512bw::with_epilogue<Policy>(p, s, out + std::size_t(oy) * out_row, [&](const auto& e) {
-                    block_output_rows<1>(p, rows, &e);
+                    if (oy * p.stride_height % 2 == 0)
+                        block_output_rows<1, 0>(p, rows, &e);
+                    else
+                        block_output_rows<1, 1>(p, rows, &e);
                 });
             });
     }
@@ -1596,7 +1650,7 @@ void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std:
         if (p.block_quads) {
             for_each_output_block_row_pass(p, input + n * in_image, 1, s, convert_blocks,
                                            [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t) {
-                                               row_portable_block_quads(p, rows, s.spill.data());
+                                               row_portable_block_quads(p, rows, oy, s.spill.data());
                                                requantize_row<Policy>(p, s.spill.data(),
                                                                       out + std::size_t(oy) * out_row);
                                            });
@@ -1627,7 +1681,8 @@ inline void check_call(const depthwise_int8_packed& p, const std::int8_t* input,
     check(p.lanes == depthwise_int8_lanes(p.isa) && p.channels_padded % p.lanes == 0 &&
               p.quads == depthwise_int8_uses_quads(p.isa) &&
               (!p.block_quads || (p.isa == depthwise_int8_isa::avx512_vnni &&
-                                  p.quad_weights.size() == p.tiles() * 4 * p.lanes * 4)),
+                                  p.quad_weights.size() ==
+                                      p.tiles() * p.block_phases_y() * p.block_phases_x() * 4 * p.lanes * 4)),
           "depthwise_int8",
           "the packing is inconsistent with its isa (", to_string(p.isa), ")");
 }
