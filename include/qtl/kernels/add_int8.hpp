@@ -23,7 +23,7 @@
 #include <cstring>
 #include <span>
 
-#include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -74,12 +74,7 @@ inline bool add_int8_runs_here(const add_int8_constants& c) noexcept {
 }  // namespace qtl::kernels
 
 #if QTL_KERNELS_X86_TARGETS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2")
 
 namespace qtl::kernels {
 
@@ -136,15 +131,8 @@ void add_int8_avx2(const add_int8_constants& c, const std::int8_t* a, const std:
 
 }  // namespace qtl::kernels
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw"))), apply_to = function)
-#else
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_END
+QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw")
 
 namespace qtl::kernels {
 
@@ -205,12 +193,7 @@ void add_int8_avx512(const add_int8_constants& c, const std::int8_t* a, const st
 
 }  // namespace qtl::kernels
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 
 // Outside the target regions: these run on any x86-64 CPU.
 namespace qtl::kernels {

@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
-#include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
@@ -227,13 +227,7 @@ inline constexpr std::size_t conv_int8_im2col_overrun_bytes = 16 * sizeof(std::i
 }  // namespace qtl::kernels
 
 #if QTL_CONV_INT8_IM2COL_VBMI
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vbmi"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vbmi")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx512f,avx512bw,avx512vbmi")
 namespace qtl::kernels::detail {
 
 // The inside pixels' im2col rows in VPDPBUSD's form (a + 128), one VPERMB
@@ -282,12 +276,7 @@ inline std::size_t conv_int8_im2col_inside_vbmi(const std::int8_t* src, const st
 }
 
 }  // namespace qtl::kernels::detail
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_CONV_INT8_IM2COL_VBMI
 
 namespace qtl::kernels {

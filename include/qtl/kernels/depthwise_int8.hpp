@@ -76,7 +76,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
-#include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
@@ -775,12 +775,7 @@ inline void row_portable_quads(const depthwise_int8_packed& p, const std::uint8_
 // AVX2 kernel.
 
 #if QTL_DEPTHWISE_INT8_AVX2
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2")
 
 namespace qtl::kernels::depthwise_avx2 {
 
@@ -997,11 +992,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 
 }  // namespace qtl::kernels::depthwise_avx2
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_DEPTHWISE_INT8_AVX2
 
 // ---------------------------------------------------------------------------
@@ -1009,13 +1000,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 // with the 16-lane register stage as its epilogue.
 
 #if QTL_DEPTHWISE_INT8_AVX512BW
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw")
 
 namespace qtl::kernels::depthwise_avx512bw {
 
@@ -1152,12 +1137,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 
 }  // namespace qtl::kernels::depthwise_avx512bw
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_DEPTHWISE_INT8_AVX512BW
 
 // ---------------------------------------------------------------------------
@@ -1166,13 +1146,7 @@ QTL_DETAIL_GCC_BUG_105593_END
 // and the AVX-512BW kernel's epilogues.
 
 #if QTL_DEPTHWISE_INT8_AVX512BW
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw,avx512vl,avx512vnni")
 
 namespace qtl::kernels::depthwise_avx512_vnni {
 
@@ -1555,12 +1529,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
 
 }  // namespace qtl::kernels::depthwise_avx512_vnni
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_DEPTHWISE_INT8_AVX512BW
 
 // ---------------------------------------------------------------------------

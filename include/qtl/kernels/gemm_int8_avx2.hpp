@@ -21,6 +21,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -83,12 +84,7 @@ QTL_DETAIL_GCC_BUG_105593_END
 #endif  // QTL_DETAIL_GEMM_INT8_YMM_FUSED
 
 #if QTL_GEMM_INT8_AVX2
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2")
 
 namespace qtl::kernels::avx2 {
 
@@ -234,9 +230,5 @@ void gemm_int8_blocks_avx2(const gemm_int8_packed& packed, const void* a, std::s
 
 }  // namespace qtl::kernels::avx2
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_GEMM_INT8_AVX2

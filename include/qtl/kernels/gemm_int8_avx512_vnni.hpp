@@ -23,6 +23,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/multiply_by_quantized_multiplier_batch.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -87,13 +88,7 @@ QTL_DETAIL_GCC_BUG_105593_END
 #endif  // QTL_DETAIL_GEMM_INT8_ZMM_FUSED
 
 #if QTL_GEMM_INT8_AVX512_VNNI
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 
 namespace qtl::kernels::avx512_vnni {
 
@@ -277,10 +272,5 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
 
 }  // namespace qtl::kernels::avx512_vnni
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_GEMM_INT8_AVX512_VNNI

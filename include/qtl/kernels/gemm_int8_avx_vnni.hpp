@@ -15,6 +15,7 @@
 #include <cstring>
 #include <utility>
 
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/requantize_batch.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8_avx2.hpp"
@@ -28,12 +29,7 @@
 #endif
 
 #if QTL_GEMM_INT8_AVX_VNNI
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,avxvnni"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,avxvnni")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,avxvnni")
 
 namespace qtl::kernels::avx_vnni {
 
@@ -132,9 +128,5 @@ void gemm_int8_blocks_avx_vnni(const gemm_int8_packed& packed, const void* a, st
 
 }  // namespace qtl::kernels::avx_vnni
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_GEMM_INT8_AVX_VNNI

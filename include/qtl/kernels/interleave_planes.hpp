@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
@@ -39,13 +39,7 @@ inline void interleave_portable(const std::int8_t* in, std::size_t plane_stride,
 }  // namespace qtl::kernels
 
 #if QTL_KERNELS_X86_TARGETS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2")
 
 namespace qtl::kernels::detail::interleave {
 
@@ -82,12 +76,7 @@ void interleave_avx2(const std::int8_t* in, std::size_t plane_stride, std::int8_
 
 }  // namespace qtl::kernels::detail::interleave
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_KERNELS_X86_TARGETS
 
 namespace qtl::kernels {

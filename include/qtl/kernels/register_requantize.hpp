@@ -51,7 +51,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
 #include "qtl/kernels/cpu_features.hpp"
@@ -132,12 +132,7 @@ inline register_requantize_constants make_register_requantize_constants(
 #define QTL_DETAIL_REGISTER_REQUANTIZE_INLINE inline
 #endif
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2")
 
 namespace qtl::kernels::register_requantize_avx2 {
 
@@ -252,19 +247,9 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
 
 }  // namespace qtl::kernels::register_requantize_avx2
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw")
-QTL_DETAIL_GCC_BUG_105593_BEGIN
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw")
 
 namespace qtl::kernels::register_requantize_avx512 {
 
@@ -433,10 +418,5 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
 
 }  // namespace qtl::kernels::register_requantize_avx512
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-QTL_DETAIL_GCC_BUG_105593_END
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_KERNELS_X86_TARGETS

@@ -23,6 +23,7 @@
 
 #include "qtl/core/error.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/kernels/float/simd_f32.hpp"
 #include "qtl/ops/padding.hpp"
 
@@ -90,20 +91,11 @@ namespace f32_portable {
 }  // namespace f32_portable
 
 #if QTL_FLOAT_KERNELS_AVX2
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,fma")
 namespace f32_avx2 {
 #include "qtl/kernels/float/detail/depthwise_f32_microkernel.inl"
 }  // namespace f32_avx2
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif
 
 namespace detail {

@@ -18,6 +18,7 @@
 
 #include "qtl/core/error.hpp"
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/kernels/float/simd_f32.hpp"
 
 QTL_DETAIL_GCC_BUG_105593_BEGIN
@@ -78,20 +79,11 @@ namespace f32_portable {
 }  // namespace f32_portable
 
 #if QTL_FLOAT_KERNELS_AVX2
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,fma")
 namespace f32_avx2 {
 #include "qtl/kernels/float/detail/gemm_f32_microkernel.inl"
 }  // namespace f32_avx2
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif
 
 // c[r * ldc + col] for r < m, col < n, from a[r * lda + kk].

@@ -21,6 +21,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtl/detail/gcc_bug_105593.hpp"
+#include "qtl/detail/target_region.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 
 #if QTL_KERNELS_X86_TARGETS
@@ -96,12 +97,7 @@ struct ops {
 }  // namespace qtl::kernels::f32_portable
 
 #if QTL_FLOAT_KERNELS_AVX2
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+QTL_DETAIL_TARGET_BEGIN("avx2,fma")
 
 namespace qtl::kernels::f32_avx2 {
 
@@ -121,11 +117,7 @@ struct ops {
 
 }  // namespace qtl::kernels::f32_avx2
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+QTL_DETAIL_TARGET_END
 #endif  // QTL_FLOAT_KERNELS_AVX2
 
 QTL_DETAIL_GCC_BUG_105593_END
