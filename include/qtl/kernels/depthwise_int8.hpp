@@ -1421,6 +1421,18 @@ void block_output_rows(const depthwise_int8_packed& p, const std::uint8_t* const
     });
 }
 
+// Output rows oy .. oy + count - 1 of a pass in registers: rows(R, e) with
+// R = count as a compile-time constant (1..Max) and e[r] the epilogue that
+// writes row oy + r.
+template <int Max, class Epilogue, class Stage, class RowsFn>
+void with_row_epilogues(const Stage& stage, std::int8_t* out, std::size_t out_row, std::size_t out_channels,
+                        std::int32_t oy, std::int32_t count, RowsFn rows) {
+    [&]<int... R>(std::integer_sequence<int, R...>) {
+        const Epilogue e[] = {Epilogue{stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, out_channels}...};
+        ((count == R + 1 ? rows(std::integral_constant<int, R + 1>{}, e) : void()), ...);
+    }(std::make_integer_sequence<int, Max>{});
+}
+
 // The block-quad kernel: p.rows_per_pass rows a pass with the in-register
 // epilogue, else one row a pass through with_epilogue (single rounding).
 template <class Policy>
@@ -1447,11 +1459,10 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
                     detail::depthwise::for_each_output_block_row_pass(
                         p, input + n * in_image, p.rows_per_pass, s, convert,
                         [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t count) {
-                            [&]<int... R>(std::integer_sequence<int, R...>) {
-                                const epilogue e[] = {epilogue{
-                                    stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, p.out_channels}...};
-                                ((count == R + 1 ? block_output_rows<R + 1, 0>(p, rows, e) : void()), ...);
-                            }(std::make_integer_sequence<int, detail::depthwise::max_block_rows_per_pass>{});
+                            with_row_epilogues<detail::depthwise::max_block_rows_per_pass, epilogue>(
+                                stage, out, out_row, p.out_channels, oy, count, [&](auto r, const epilogue* e) {
+                                    block_output_rows<decltype(r)::value, 0>(p, rows, e);
+                                });
                         });
                 }
             });
@@ -1504,12 +1515,9 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
                     detail::depthwise::for_each_output_row_block(
                         p, input + n * in_image, s.quad_rows.data(), p.quad_row_bytes(), s.ring_tags,
                         s.quad_tap_rows, convert, [&](const std::uint8_t* const* rows, std::int32_t oy, int count) {
-                            // e[r] writes output row oy + r; count picks the compile-time row count.
-                            [&]<int... R>(std::integer_sequence<int, R...>) {
-                                const epilogue e[] = {epilogue{
-                                    stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, p.out_channels}...};
-                                ((count == R + 1 ? output_rows<R + 1>(p, rows, e) : void()), ...);
-                            }(std::make_integer_sequence<int, detail::depthwise::max_rows_per_pass>{});
+                            with_row_epilogues<detail::depthwise::max_rows_per_pass, epilogue>(
+                                stage, out, out_row, p.out_channels, oy, count,
+                                [&](auto r, const epilogue* e) { output_rows<decltype(r)::value>(p, rows, e); });
                         });
                 }
             });
