@@ -111,6 +111,16 @@ struct ops {
         std::memcpy(&pair, p, sizeof pair);
         return _mm256_set1_epi32(pair);
     }
+    // The one-row kernel streams each weight once: a batch-1 FC's weights
+    // come from L3 or DRAM, and the hardware prefetchers alone left it at
+    // 0.88-0.98x XNNPACK on fc_1x4096x4096 (AMD Zen 1); fetched 1 KiB ahead,
+    // 2374-2876 -> 1911-1954 us, 1.2-1.25x XNNPACK (1-8 KiB ahead measured alike).
+    static constexpr std::size_t prefetch_distance = 1024;
+    static void prefetch_weights(const std::int8_t* p) noexcept {
+        // An address, not a pointer past the array (prefetching never faults).
+        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + prefetch_distance),
+                     _MM_HINT_T0);
+    }
     static vec dot(vec acc, bvec a, wvec w) noexcept { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, w)); }
     static vec add(vec x, vec y) noexcept { return _mm256_add_epi32(x, y); }
     static void store_int32(std::int32_t* out, vec v) noexcept {

@@ -2,7 +2,8 @@
 // type that supplies the vector type and five operations (zero,
 // load_weights, broadcast, dot, add) plus store_int32, and optionally
 // keep_in_register (an empty asm that stops a load being folded into its
-// uses), with the geometry of gemm_int8_packing.hpp.
+// uses) and prefetch_weights (the one-row kernel's software prefetch), with
+// the geometry of gemm_int8_packing.hpp.
 //
 // No include guard, on purpose: each instruction set includes this file
 // inside its own namespace and compiler target region (see
@@ -163,6 +164,10 @@ void gemv_int8_block(const typename Ops::a_elem* a, const std::int8_t* w, std::s
 
     // k_groups is a multiple of unroll (zero groups padded by the packing).
     for (std::size_t g = 0; g < k_groups; g += unroll) {
+        // Ops::prefetch_weights, where an ISA has it: one software prefetch per
+        // cache line of weights (past the last block it fetches nothing useful).
+        if constexpr (requires { Ops::prefetch_weights(w); })
+            for (std::size_t b = 0; b < unroll * group_bytes; b += 64) Ops::prefetch_weights(w + g * group_bytes + b);
 #pragma GCC unroll 16
         for (int u = 0; u < unroll; ++u) {
             const std::int8_t* wg = w + (g + u) * group_bytes;
