@@ -9,6 +9,7 @@
 #   bash scripts/bench.sh --benchmark_repetitions=3       # medians of 3 (the published run)
 #   bash scripts/bench.sh --benchmark_filter='conv' --no-litert --no-report
 #   bash scripts/bench.sh --report-only                   # docs from the last results
+#   bash scripts/bench.sh --docs docs/benchmarks-avx2     # an AVX2-only machine's page
 #
 # Options (the others go to every benchmark binary: any Google Benchmark flag;
 # --benchmark_repetitions and --benchmark_filter also reach the LiteRT timing):
@@ -16,6 +17,8 @@
 #   --no-litert     skip LiteRT (npm @litertjs/core, installed by setup-litert.sh)
 #   --no-report     leave docs/benchmarks.md and .svg alone
 #   --report-only   only regenerate the docs from the existing results file
+#   --docs PREFIX   the page and plot to write, PREFIX.md and PREFIX.svg (default
+#                   docs/benchmarks; docs/benchmarks-avx2 holds an AVX2-only machine's run)
 # Environment: QTL_BENCH_BUILD_DIR (default build-bench), QTL_BENCH_CPU (the
 # core to pin to, default the last one), QTL_SHARED_DIR (models; default
 # ../shared).  See docs/benchmarks.md for what is measured.
@@ -26,6 +29,7 @@ out=""
 litert=1
 report=1
 report_only=0
+docs=docs/benchmarks
 bench_args=()
 repetitions=1
 filter=""
@@ -36,7 +40,9 @@ while [ $# -gt 0 ]; do
     --no-litert) litert=0; shift ;;
     --no-report) report=0; shift ;;
     --report-only) report_only=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --docs) docs="$2"; shift 2 ;;
+    --docs=*) docs="${1#--docs=}"; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *)
       case "$1" in
         --benchmark_repetitions=*) repetitions="${1#--benchmark_repetitions=}" ;;
@@ -57,7 +63,7 @@ report_docs() {
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox
   fi
-  "$python" scripts/bench-report.py report "$out" --md docs/benchmarks.md --svg docs/benchmarks.svg \
+  "$python" scripts/bench-report.py report "$out" --md "$docs.md" --svg "$docs.svg" \
     --template bench/benchmarks.md.in
 }
 
