@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/core/extern_executors.hpp"
 #include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
@@ -568,5 +569,12 @@ void conv_int8_emulated(const conv_int8_packed& packed, std::span<const std::int
                         std::span<std::int8_t> output, const conv_int8_options& options = {}) {
     detail::conv_int8_with<Policy, true>(packed, input, output, options);
 }
+
+#if defined(QTL_KERNEL_INSTANCE)  // compiled once with the executors (qtl/core/extern_executors.hpp)
+QTL_KERNEL_INSTANCE void conv_int8<double_rounding>(const conv_int8_packed&, std::span<const std::int8_t>,
+                                                    std::span<std::int8_t>, const conv_int8_options&);
+QTL_KERNEL_INSTANCE void conv_int8<single_rounding>(const conv_int8_packed&, std::span<const std::int8_t>,
+                                                    std::span<std::int8_t>, const conv_int8_options&);
+#endif
 
 }  // namespace qtl::kernels

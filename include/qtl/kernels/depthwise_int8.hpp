@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/core/extern_executors.hpp"
 #include "qtl/detail/target_region.hpp"
 #include "qtl/fixedpoint/quantize_multiplier.hpp"
 #include "qtl/fixedpoint/requantize.hpp"
@@ -1697,5 +1698,10 @@ void depthwise_int8_emulated(const depthwise_int8_packed& p, const std::int8_t* 
     detail::depthwise::scratch& s = detail::depthwise::prepare_scratch(p);
     detail::depthwise::run_portable<Policy>(p, input, output, s);
 }
+
+#if defined(QTL_KERNEL_INSTANCE)  // compiled once with the executors (qtl/core/extern_executors.hpp)
+QTL_KERNEL_INSTANCE void depthwise_int8<double_rounding>(const depthwise_int8_packed&, const std::int8_t*, std::int8_t*);
+QTL_KERNEL_INSTANCE void depthwise_int8<single_rounding>(const depthwise_int8_packed&, const std::int8_t*, std::int8_t*);
+#endif
 
 }  // namespace qtl::kernels

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "qtl/core/error.hpp"
+#include "qtl/core/extern_executors.hpp"
 #include "qtl/fixedpoint/rounding_policy.hpp"
 #include "qtl/kernels/cpu_features.hpp"
 #include "qtl/kernels/gemm_int8_avx2.hpp"
@@ -250,5 +251,12 @@ void gemm_int8_emulated(const gemm_int8_packed& packed, const std::int8_t* a, st
                         std::int8_t* out, std::size_t ldc, const gemm_int8_options& options = {}) {
     detail::gemm_int8_with<Policy, true>(packed, a, m, lda, out, ldc, options);
 }
+
+#if defined(QTL_KERNEL_INSTANCE)  // compiled once with the executors (qtl/core/extern_executors.hpp)
+QTL_KERNEL_INSTANCE void gemm_int8<double_rounding>(const gemm_int8_packed&, const std::int8_t*, std::size_t,
+                                                    std::size_t, std::int8_t*, std::size_t, const gemm_int8_options&);
+QTL_KERNEL_INSTANCE void gemm_int8<single_rounding>(const gemm_int8_packed&, const std::int8_t*, std::size_t,
+                                                    std::size_t, std::int8_t*, std::size_t, const gemm_int8_options&);
+#endif
 
 }  // namespace qtl::kernels
