@@ -41,7 +41,7 @@ struct dw_case {
     bool extreme_bias = false;  // biases near the int32 limits: the sums wrap
     bool single_rounding = false;  // multipliers from quantize_multiplier<single_rounding>
     bool saturating_multiplier = false;  // one multiplier is INT32_MIN (the product that saturates)
-    int max_shift = 1;  // shifts in [-14, max_shift]; -1: right shifts only (the AVX-512 one_rounding form)
+    int max_shift = 1;  // shifts in [-14, max_shift]; -1: right shifts only (AVX-512 and AVX2 one_rounding)
     unsigned seed = 1;
 };
 

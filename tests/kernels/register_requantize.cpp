@@ -18,8 +18,8 @@
 // vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
-// every lane meeting every multiplier.  The AVX-512 stage also in its
-// one-rounding form (one shift in [-23, -1] on every lane, the zero point in
+// every lane meeting every multiplier.  Both stages also in their
+// one-rounding forms (one shift in [-23, -1] on every lane, the zero point in
 // the 64-bit addend).
 
 namespace {
@@ -104,6 +104,17 @@ TEST_CASE("register_requantize: the one-rounding constants, by hand, and when th
                                                     two30 + 2 * two30 - 5 * 4 * two30});
     CHECK(c.shift_even == std::vector<std::int64_t>{32, 54});
     CHECK(c.shift_odd == std::vector<std::int64_t>{33 - 32, 32 - 32});
+    // AVX2's: + 2^63 (modulo 2^64: as int64, - 2^63), and 2^31 less for negative products.
+    for (std::size_t pair = 0; pair < 2; ++pair) {
+        constexpr std::int64_t int64_lo = std::numeric_limits<std::int64_t>::min();
+        CHECK(c.logical_addend_even[pair] == c.addend_even[pair] + int64_lo);
+        CHECK(c.logical_addend_odd[pair] == c.addend_odd[pair] + int64_lo);
+        CHECK(c.logical_addend_even_negative[pair] == c.addend_even[pair] + int64_lo - 2 * two30);
+        CHECK(c.logical_addend_odd_negative[pair] == c.addend_odd[pair] + int64_lo - 2 * two30);
+    }
+    // right - 1, and -2^(32 - right): the 2^(63 - 31 - right) the logical shifts leave.
+    CHECK(c.logical_shift == std::vector<std::int32_t>{0, 1, 22, 0});
+    CHECK(c.logical_correction == std::vector<std::int32_t>{int32_lo, -(1 << 30), -(1 << 9), int32_lo});
 
     const auto one_rounding = [](std::vector<qtl::quantized_multiplier> qms, std::int32_t zero_point) {
         return make_register_requantize_constants(qms, 2, 2, zero_point).one_rounding;
@@ -120,37 +131,47 @@ TEST_CASE("register_requantize: the one-rounding constants, by hand, and when th
 TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equals gemmlowp on edge values") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
     const std::vector<std::int32_t> values = edge_accumulators();
+    std::size_t one_rounding = 0;
     for (const qtl::requantize_params out : output_params)
-        for (int shift = -31; shift <= 30; ++shift) {
-            CAPTURE(shift);
-            CAPTURE(out.output_zero_point);
-            const std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);
-            const auto c = make_register_requantize_constants(qms, 16, 16);
-            REQUIRE(c.usable);
-            std::size_t checked = 0, wrong = 0;
-            std::string first_wrong;
-            // Lanes 0-7: channels [0, 8); lanes 8-15 (two_to_bytes' second vector): channels [8, 16).
-            for (std::size_t i = 0; i < values.size(); i += 8)
-                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
-                    std::int32_t acc[32];
-                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
-                    std::int8_t one[8], two[16], four[32];
-                    qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four);
-                    for (std::size_t j = 0; j < 32; ++j) {
-                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
-                        bool ok = four[j] == expected && (j >= 8 || one[j] == expected);
-                        if (j < 16) ok = ok && two[j] == gemmlowp_requantize(acc[j], qms[j], out);
-                        ++checked;
-                        if (!ok && wrong++ == 0)
-                            first_wrong = "acc " + std::to_string(acc[j]) + " lane " + std::to_string(j) +
-                                          ": expected " + std::to_string(expected) + ", got four " +
-                                          std::to_string(four[j]) + (j < 16 ? ", two " + std::to_string(two[j]) : "");
+        for (int shift = -31; shift <= 30; ++shift)
+            for (const bool same_shift : {false, true}) {
+                CAPTURE(shift);
+                CAPTURE(same_shift);
+                CAPTURE(out.output_zero_point);
+                // Mixed shifts run a two-rounding form; one shift in [-23, -1] everywhere, the one-rounding form.
+                std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);
+                if (same_shift)
+                    for (auto& qm : qms) qm.shift = shift;
+                const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point);
+                REQUIRE(c.usable);
+                REQUIRE(c.one_rounding == (same_shift && shift >= -23 && shift <= -1));
+                one_rounding += c.one_rounding;
+                std::size_t checked = 0, wrong = 0;
+                std::string first_wrong;
+                // Lanes 0-7: channels [0, 8); lanes 8-15 (two_to_bytes' second vector): channels [8, 16).
+                for (std::size_t i = 0; i < values.size(); i += 8)
+                    for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
+                        std::int32_t acc[32];
+                        for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
+                        std::int8_t one[8], two[16], four[32];
+                        qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four);
+                        for (std::size_t j = 0; j < 32; ++j) {
+                            const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
+                            bool ok = four[j] == expected && (j >= 8 || one[j] == expected);
+                            if (j < 16) ok = ok && two[j] == gemmlowp_requantize(acc[j], qms[j], out);
+                            ++checked;
+                            if (!ok && wrong++ == 0)
+                                first_wrong = "acc " + std::to_string(acc[j]) + " lane " + std::to_string(j) +
+                                              ": expected " + std::to_string(expected) + ", got four " +
+                                              std::to_string(four[j]) +
+                                              (j < 16 ? ", two " + std::to_string(two[j]) : "");
+                        }
                     }
-                }
-            CAPTURE(first_wrong);
-            CHECK(checked == values.size() * 32);
-            CHECK(wrong == 0);
-        }
+                CAPTURE(first_wrong);
+                CHECK(checked == values.size() * 32);
+                CHECK(wrong == 0);
+            }
+    CHECK(one_rounding == 23 * 4);
 }
 
 TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two rows) equals gemmlowp on edge values") {

@@ -102,7 +102,8 @@ private:
     }
     __m256i offset1_, offset2_;
     int shift_;
-    register_requantize_avx2::register_stage<true> input1_, input2_, output_;
+    register_requantize_avx2::register_stage<register_requantize_form::two_roundings_left_shifts> input1_, input2_,
+        output_;
 };
 
 }  // namespace detail::add_avx2

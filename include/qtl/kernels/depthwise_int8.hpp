@@ -848,9 +848,9 @@ using register_requantize_avx2::store_int8_lanes;
 // Epilogues, given the Np accumulators of one vector of channels at Np
 // consecutive pixels.  register_epilogue requantizes and stores int8;
 // spill_epilogue stores the int32 accumulators in the row buffer.
-template <bool LeftShifts>
+template <register_requantize_form Form>
 struct register_epilogue {
-    register_stage<LeftShifts> stage;
+    register_stage<Form> stage;
     std::int8_t* out_row;
     std::size_t out_channels;
 
@@ -950,11 +950,10 @@ template <class Policy, class Row>
 void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s, std::int8_t* dst, const Row& row) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
-            if (p.lane_requantize.left_shifts)
-                row(register_epilogue<true>{register_stage<true>(p.lane_requantize, p.output), dst, p.out_channels});
-            else
-                row(register_epilogue<false>{register_stage<false>(p.lane_requantize, p.output), dst,
-                                             p.out_channels});
+            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
+                constexpr register_requantize_form f = decltype(form)::value;
+                row(register_epilogue<f>{register_stage<f>(p.lane_requantize, p.output), dst, p.out_channels});
+            });
             return;
         }
     }
@@ -1096,7 +1095,7 @@ void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s
     using register_requantize_avx512::register_stage;
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
-            register_requantize_avx512::with_form(p.lane_requantize, p.output, [&](auto form) {
+            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 row(register_epilogue<f>{register_stage<f>(p.lane_requantize, p.output), dst, p.out_channels});
             });
@@ -1451,7 +1450,7 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
             using register_requantize_avx512::register_stage;
-            register_requantize_avx512::with_form(p.lane_requantize, p.output, [&](auto form) {
+            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 using epilogue = depthwise_avx512bw::register_epilogue<f>;
                 const register_stage<f> stage(p.lane_requantize, p.output);
@@ -1507,7 +1506,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.rows_per_pass > 1) {  // packed only where lane_requantize.usable: every row in registers
             using register_requantize_avx512::register_stage;
-            register_requantize_avx512::with_form(p.lane_requantize, p.output, [&](auto form) {
+            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 using epilogue = depthwise_avx512bw::register_epilogue<f>;
                 const register_stage<f> stage(p.lane_requantize, p.output);

@@ -169,7 +169,7 @@ inline void gemm_int8_pack_activations_avx2(const std::int8_t* a, std::size_t m,
 // Double rounding with no INT32_MIN multiplier (every TFLite model's case):
 // bias, then the register stage of register_requantize.hpp, two vectors (16
 // columns) narrowed together.  Also used by the AVX-VNNI kernel.
-template <bool LeftShifts>
+template <register_requantize_form Form>
 class lane_epilogue {
 public:
     explicit lane_epilogue(const gemm_int8_packed& p) noexcept
@@ -198,7 +198,7 @@ private:
         return _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias_ + col)));
     }
     const std::int32_t* bias_;
-    register_requantize_avx2::register_stage<LeftShifts> stage_;
+    register_requantize_avx2::register_stage<Form> stage_;
 };
 
 // Calls body with a null pointer of the lane epilogue type the packing
@@ -207,10 +207,14 @@ template <class Policy, class Body>
 bool with_lane_epilogue(const gemm_int8_packed& packed, Body&& body) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (!packed.lane_requantize.usable) return false;
+        // Not the one_rounding form: its extra per-column constants cost more
+        // here than its 4 instructions save (AMD Zen 1, 1x1 conv 56x56x128:
+        // 2959 -> 3043 us, first layer 1044 -> 1064 us), where the depthwise
+        // kernel, loading them once for 4 pixels, gains.
         if (packed.lane_requantize.left_shifts)
-            body(static_cast<lane_epilogue<true>*>(nullptr));
+            body(static_cast<lane_epilogue<register_requantize_form::two_roundings_left_shifts>*>(nullptr));
         else
-            body(static_cast<lane_epilogue<false>*>(nullptr));
+            body(static_cast<lane_epilogue<register_requantize_form::two_roundings>*>(nullptr));
         return true;
     } else {
         return false;

@@ -250,7 +250,7 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
     const auto* rows = static_cast<const std::uint8_t*>(a);
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (packed.lane_requantize.usable) {
-            register_requantize_avx512::with_form(packed.lane_requantize, packed.output, [&](auto form) {
+            with_register_requantize_form(packed.lane_requantize, packed.output, [&](auto form) {
                 gemm_int8_blocks<ops, lane_epilogue<decltype(form)::value>>(packed, rows, m, out, ldc, block_begin,
                                                                             block_end);
             });

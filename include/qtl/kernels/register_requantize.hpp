@@ -41,6 +41,14 @@
 // (right >= 1).  |sum| < 2^62 + 2^61 + 2^54 fits int64 while right <= 23.
 // That is 12 instructions per 16 lanes before the narrow instead of 14, and
 // no zero point to add in it (run alone: 1.27 -> 1.03 ns per vector, Zen 5).
+//
+// AVX2 has neither the 64-bit arithmetic shift nor the masked subtract, so
+// its one_rounding form picks the addend with or without the -2^31 by P's
+// sign bit (VBLENDVPD) and adds 2^63 to the sum, which puts it in [0, 2^64):
+// logical shifts floor it then, floor(floor(sum / 2^32) / 2^(right - 1)),
+// the first a whole-word move and the second one 32-bit variable shift, and
+// the 2^(63 - 31 - right) the 2^63 leaves comes off in 32 bits.  11
+// instructions per 8 lanes with the zero point, against 15.
 
 #include <algorithm>
 #include <climits>
@@ -78,7 +86,30 @@ struct register_requantize_constants {
     std::vector<std::int64_t> addend_even, addend_odd;  // 2^30 + 2^(30+right) + zero_point * 2^(31+right)
     std::vector<std::int64_t> shift_even;               // 31 + right
     std::vector<std::int64_t> shift_odd;                // 31 + right - 32: an odd lane's result lands in the high word
+    // The AVX2 one_rounding form's: the addends + 2^63 (mod 2^64), for P >= 0
+    // and, 2^31 less, for P < 0; per lane, right - 1 and -2^(32 - right) (mod 2^32).
+    std::vector<std::int64_t> logical_addend_even, logical_addend_odd;
+    std::vector<std::int64_t> logical_addend_even_negative, logical_addend_odd_negative;
+    std::vector<std::int32_t> logical_shift, logical_correction;
 };
+
+// The steps a register stage runs: both roundings as gemmlowp does them (with
+// the left shift when some shift is > 0), or one_rounding (see the top).
+enum class register_requantize_form { two_roundings, two_roundings_left_shifts, one_rounding };
+
+// Calls f(std::integral_constant<register_requantize_form, F>{}) with the
+// form that c and out allow.
+template <class F>
+void with_register_requantize_form(const register_requantize_constants& c, const requantize_params& out,
+                                   const F& f) {
+    using form = register_requantize_form;
+    if (c.left_shifts)
+        f(std::integral_constant<form, form::two_roundings_left_shifts>{});
+    else if (c.one_rounding && c.zero_point == out.output_zero_point)
+        f(std::integral_constant<form, form::one_rounding>{});
+    else
+        f(std::integral_constant<form, form::two_roundings>{});
+}
 
 // `multipliers` holds 1 (per-tensor) or `lanes_used` values, shifts in
 // [-31, 30]; `lanes_padded` is even; `zero_point` is the output's (in
@@ -107,13 +138,25 @@ inline register_requantize_constants make_register_requantize_constants(
     }
     if (c.one_rounding) {
         c.zero_point = zero_point;
-        for (auto* v : {&c.addend_even, &c.addend_odd, &c.shift_even, &c.shift_odd}) v->assign(lanes_padded / 2, 0);
+        for (auto* v : {&c.addend_even, &c.addend_odd, &c.shift_even, &c.shift_odd, &c.logical_addend_even,
+                        &c.logical_addend_odd, &c.logical_addend_even_negative, &c.logical_addend_odd_negative})
+            v->assign(lanes_padded / 2, 0);
+        c.logical_shift.assign(lanes_padded, 0);
+        c.logical_correction.assign(lanes_padded, 0);
         for (std::size_t lane = 0; lane < lanes_padded; ++lane) {
             const int right = lane < lanes_used ? c.right[lane] : 1;  // padding: m 0, any shift gives zero_point
             const std::int64_t addend = (std::int64_t{1} << 30) + (std::int64_t{1} << (30 + right)) +
                                         std::int64_t{zero_point} * (std::int64_t{1} << (31 + right));
-            (lane % 2 == 0 ? c.addend_even : c.addend_odd)[lane / 2] = addend;
-            (lane % 2 == 0 ? c.shift_even : c.shift_odd)[lane / 2] = 31 + right - (lane % 2 == 0 ? 0 : 32);
+            const bool even = lane % 2 == 0;
+            (even ? c.addend_even : c.addend_odd)[lane / 2] = addend;
+            (even ? c.shift_even : c.shift_odd)[lane / 2] = 31 + right - (even ? 0 : 32);
+            // Bit patterns of unsigned sums (converted back to int64 modulo 2^64).
+            const std::uint64_t logical = static_cast<std::uint64_t>(addend) + (std::uint64_t{1} << 63);
+            (even ? c.logical_addend_even : c.logical_addend_odd)[lane / 2] = static_cast<std::int64_t>(logical);
+            (even ? c.logical_addend_even_negative : c.logical_addend_odd_negative)[lane / 2] =
+                static_cast<std::int64_t>(logical - (std::uint64_t{1} << 31));
+            c.logical_shift[lane] = right - 1;
+            c.logical_correction[lane] = static_cast<std::int32_t>(0u - (std::uint32_t{1} << (32 - right)));
         }
     }
     return c;
@@ -150,25 +193,36 @@ QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_int8_lanes(__m256i v, std::int8
     }
 }
 
-// The stage on the lanes of channels [col, col + 8), `LeftShifts`: whether
-// any shift is > 0 (register_requantize_constants::left_shifts).
-template <bool LeftShifts>
+using form = register_requantize_form;
+
+// The stage on the lanes of channels [col, col + 8), col even; `Form` as
+// with_register_requantize_form picks it.
+template <form Form>
 class register_stage {
+    static constexpr bool one_rounding = Form == form::one_rounding;
+
 public:
     register_stage(const register_requantize_constants& c, const requantize_params& out) noexcept
         : multiplier_(c.multiplier.data()), multiplier_odd_(c.multiplier_odd.data()), left_(c.left.data()),
           right_(c.right.data()), mask_(c.mask.data()), half_(c.half.data()),
-          low_(_mm256_set1_epi32(out.activation_min - out.output_zero_point)),
-          high_(_mm256_set1_epi32(out.activation_max - out.output_zero_point)),
+          addend_even_(c.logical_addend_even.data()), addend_odd_(c.logical_addend_odd.data()),
+          addend_even_negative_(c.logical_addend_even_negative.data()),
+          addend_odd_negative_(c.logical_addend_odd_negative.data()), shift_(c.logical_shift.data()),
+          correction_(c.logical_correction.data()),
+          low_(_mm256_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
+          high_(_mm256_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
           zero_point_(_mm256_set1_epi32(out.output_zero_point)),
           zero_point16_(_mm256_set1_epi16(static_cast<std::int16_t>(out.output_zero_point))),
           min8_(_mm256_set1_epi8(static_cast<std::int8_t>(out.activation_min))),
           max8_(_mm256_set1_epi8(static_cast<std::int8_t>(out.activation_max))) {}
 
     // The whole stage: int32 lanes already within the activation range
-    // (qtl's requantize_clamp order: clamp, then add the zero point, no int32 overflow).
+    // (qtl's requantize_clamp order: clamp, then add the zero point, no int32
+    // overflow; one_rounding's lanes hold the zero point already).
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i operator()(__m256i x, std::size_t col) const noexcept {
-        return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(scaled(x, col), low_), high_), zero_point_);
+        const __m256i clamped = _mm256_min_epi32(_mm256_max_epi32(scaled(x, col), low_), high_);
+        if constexpr (one_rounding) return clamped;
+        return _mm256_add_epi32(clamped, zero_point_);
     }
 
     // The stage ending in bytes, for a (channels [col_a, col_a + 8)) and b
@@ -179,7 +233,7 @@ public:
     // bound).  Bytes: a[0-7] b[0-7].
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m128i two_to_bytes(__m256i a, std::size_t col_a, __m256i b,
                                                                std::size_t col_b) const noexcept {
-        const __m256i ab = _mm256_adds_epi16(_mm256_packs_epi32(scaled(a, col_a), scaled(b, col_b)), zero_point16_);
+        const __m256i ab = with_zero_point(_mm256_packs_epi32(scaled(a, col_a), scaled(b, col_b)));
         // Per 128-bit half: a[0-3] b[0-3] (twice) | a[4-7] b[4-7] (twice).
         const __m256i bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, ab), min8_), max8_);
         return _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
@@ -189,14 +243,28 @@ public:
     // per 128-bit half: a[0-3] b[0-3] c[0-3] d[0-3] | a[4-7] b[4-7] c[4-7] d[4-7].
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i four_to_bytes(__m256i a, __m256i b, __m256i c, __m256i d,
                                                                 std::size_t col) const noexcept {
-        const __m256i ab = _mm256_adds_epi16(_mm256_packs_epi32(scaled(a, col), scaled(b, col)), zero_point16_);
-        const __m256i cd = _mm256_adds_epi16(_mm256_packs_epi32(scaled(c, col), scaled(d, col)), zero_point16_);
+        const __m256i ab = with_zero_point(_mm256_packs_epi32(scaled(a, col), scaled(b, col)));
+        const __m256i cd = with_zero_point(_mm256_packs_epi32(scaled(c, col), scaled(d, col)));
         return _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), min8_), max8_);
     }
 
-    // multiply_by_quantized_multiplier<double_rounding>, lane by lane (no zero point, no clamp).
+    // multiply_by_quantized_multiplier<double_rounding>, lane by lane (plus
+    // the zero point in the one_rounding form; no clamp).
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
-        if constexpr (LeftShifts) x = _mm256_sllv_epi32(x, load(left_ + col));
+        if constexpr (one_rounding) {
+            const __m256i even = _mm256_mul_epi32(x, load(multiplier_ + col));
+            const __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), load(multiplier_odd_ + col));
+            const std::size_t pair = col / 2;
+            const __m256i sum_even =
+                _mm256_add_epi64(even, by_sign(even, load(addend_even_ + pair), load(addend_even_negative_ + pair)));
+            const __m256i sum_odd =
+                _mm256_add_epi64(odd, by_sign(odd, load(addend_odd_ + pair), load(addend_odd_negative_ + pair)));
+            // floor(sum / 2^32) of every lane (an odd lane's is its high word already), then one
+            // variable shift by right - 1 on 32 bits: variable shifts are the slow ones on AMD Zen 1.
+            const __m256i high_words = _mm256_blend_epi32(_mm256_srli_epi64(sum_even, 32), sum_odd, 0xAA);
+            return _mm256_add_epi32(_mm256_srlv_epi32(high_words, load(shift_ + col)), load(correction_ + col));
+        }
+        if constexpr (Form == form::two_roundings_left_shifts) x = _mm256_sllv_epi32(x, load(left_ + col));
         const __m256i m = load(multiplier_ + col);
         const __m256i nudge = _mm256_set1_epi64x(std::int64_t{1} << 30);
         const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
@@ -209,8 +277,18 @@ public:
     }
 
 private:
-    static __m256i load(const std::int32_t* p) noexcept {
+    template <class T>
+    static __m256i load(const T* p) noexcept {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    }
+    // Per 64-bit lane: `negative` where `product` is < 0, else `positive`.
+    static __m256i by_sign(__m256i product, __m256i positive, __m256i negative) noexcept {
+        return _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(positive), _mm256_castsi256_pd(negative),
+                                                    _mm256_castsi256_pd(product)));
+    }
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i with_zero_point(__m256i words) const noexcept {
+        if constexpr (one_rounding) return words;
+        return _mm256_adds_epi16(words, zero_point16_);
     }
     const std::int32_t* multiplier_;
     const std::int32_t* multiplier_odd_;
@@ -218,6 +296,12 @@ private:
     const std::int32_t* right_;
     const std::int32_t* mask_;
     const std::int32_t* half_;
+    const std::int64_t* addend_even_;
+    const std::int64_t* addend_odd_;
+    const std::int64_t* addend_even_negative_;
+    const std::int64_t* addend_odd_negative_;
+    const std::int32_t* shift_;
+    const std::int32_t* correction_;
     __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
 };
 
@@ -239,10 +323,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         for (int q = 0; q < 4; ++q)
             for (int l = 0; l < 8; ++l) four[8 * q + l] = bytes[(l / 4) * 16 + q * 4 + l % 4];
     };
-    if (c.left_shifts)
-        run(register_stage<true>(c, out));
-    else
-        run(register_stage<false>(c, out));
+    with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
 
 }  // namespace qtl::kernels::register_requantize_avx2
@@ -262,23 +343,10 @@ QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_int8_lanes(__m512i v, std::int8
         _mm512_mask_cvtepi32_storeu_epi8(out, static_cast<__mmask16>((1u << count) - 1), v);
 }
 
-// The steps the stage runs: both roundings as gemmlowp does them (with the
-// left shift when some shift is > 0), or one_rounding (see the top).
-enum class form { two_roundings, two_roundings_left_shifts, one_rounding };
-
-// Calls f(std::integral_constant<form, F>{}) with the form that c and out allow.
-template <class F>
-void with_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
-    if (c.left_shifts)
-        f(std::integral_constant<form, form::two_roundings_left_shifts>{});
-    else if (c.one_rounding && c.zero_point == out.output_zero_point)
-        f(std::integral_constant<form, form::one_rounding>{});
-    else
-        f(std::integral_constant<form, form::two_roundings>{});
-}
+using form = register_requantize_form;
 
 // register_requantize_avx2::register_stage on the lanes of channels
-// [col, col + 16), col even; `Form` as with_form picks it.
+// [col, col + 16), col even; `Form` as with_register_requantize_form picks it.
 template <form Form>
 class register_stage {
     static constexpr bool one_rounding = Form == form::one_rounding;
@@ -413,7 +481,7 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         _mm512_storeu_si512(four, stage.four_to_bytes(x, col, col_step));
         _mm512_storeu_si512(rows, stage.two_rows_to_bytes(x[0], x[1], x[2], x[3], col, col_step));
     };
-    with_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
+    with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
 
 }  // namespace qtl::kernels::register_requantize_avx512
