@@ -157,10 +157,14 @@ TEST_CASE_TEMPLATE("mean: the mean of a constant tensor is that constant (any n,
     }
 }
 
-TEST_CASE_TEMPLATE_DEFINE("mean: optimized (xsimd) == reference on random shapes and lane edges, every arch", A, optimized_vs_reference) {
+TEST_CASE_TEMPLATE_DEFINE("mean: optimized == reference on random shapes, lane and block edges, every arch", A, optimized_vs_reference) {
     std::mt19937 rng(29);
+    // The requantize stage's xsimd lanes, and the sums' blocks (every size of
+    // a row: one block, several, tails of 1 and block - 1).
     constexpr std::int32_t lanes = static_cast<std::int32_t>(xsimd::batch<std::int32_t, A>::size);
-    const std::int32_t edges[] = {1, 2, lanes - 1, lanes, lanes + 1, 2 * lanes + 1, 3, 5, 7};
+    constexpr auto block = static_cast<std::int32_t>(qtl::ops::detail::mean_op::sum_block);
+    const std::int32_t edges[] = {1, 2, 3, 5, 7, lanes - 1, lanes, lanes + 1, 2 * lanes + 1,
+                                  block - 1, block, block + 1, 2 * block - 1, 3 * block + 1};
     const auto run = [&](auto type_tag, auto policy) {
         using T = decltype(type_tag);
         using Policy = decltype(policy);

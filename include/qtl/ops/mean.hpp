@@ -26,10 +26,10 @@
 // all-zero output (raw 0, TFLite's "NaN" for integers).  int16 (16x8) needs
 // zero points 0, as TFLite checks.
 //
-// The optimized path accumulates with xsimd (int8/int16 widened to int32
-// lanes; integer addition is associative, so the sums are exact) and ends in
-// requantize_n, the same stage the reference reaches through scalar
-// requantize with the same prepared multiplier.
+// The optimized path accumulates in vectorized blocks (int8/int16 widened to
+// int32 lanes; integer addition is associative, so the sums are exact) and
+// ends in xsimd's requantize_n, the same stage the reference reaches through
+// scalar requantize with the same prepared multiplier.
 
 #include <algorithm>
 #include <bit>
@@ -175,33 +175,38 @@ void check_views(const mean_prepared<T>& p, const tensor_view<const T>& input, c
           " differs from the prepared ", to_string(p.output_shape));
 }
 
+// The sums run in blocks of fixed length over pointers that do not alias:
+// loops GCC and clang vectorize at -O2 with widening loads (VPMOVSXBD).
+// xsimd 8's converting load (batch<int32_t>::load_unaligned of int8_t) is a
+// scalar loop: 1.47 -> 0.17 ns per element on AMD Zen 1 (49 rows of 1280, the
+// MEAN that ends MobileNetV2).
+inline constexpr std::size_t sum_block = 32;
+
 // acc[i] += in[i] for i < n (wrapping int32).
-template <class A, class T>
-void accumulate_elementwise(const T* in, std::int32_t* acc, std::size_t n) {
-    using batch = xsimd::batch<std::int32_t, A>;
-    constexpr std::size_t lanes = batch::size;
+template <class T>
+void accumulate_elementwise(const T* __restrict in, std::int32_t* __restrict acc, std::size_t n) {
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-        (batch::load_unaligned(acc + i) + batch::load_unaligned(in + i)).store_unaligned(acc + i);
+    for (; i + sum_block <= n; i += sum_block)
+        for (std::size_t j = 0; j < sum_block; ++j) acc[i + j] = wrapping_add(acc[i + j], in[i + j]);
     for (; i < n; ++i) acc[i] = wrapping_add(acc[i], in[i]);
 }
 
 // The wrapping int32 sum of in[0..n).
-template <class A, class T>
-std::int32_t sum_row(const T* in, std::size_t n) {
-    using batch = xsimd::batch<std::int32_t, A>;
-    constexpr std::size_t lanes = batch::size;
-    batch total(0);
+template <class T>
+std::int32_t sum_row(const T* __restrict in, std::size_t n) {
+    std::int32_t partial[sum_block] = {};
     std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes) total += batch::load_unaligned(in + i);
-    std::int32_t sum = xsimd::hadd(total);
+    for (; i + sum_block <= n; i += sum_block)
+        for (std::size_t j = 0; j < sum_block; ++j) partial[j] = wrapping_add(partial[j], in[i + j]);
+    std::int32_t sum = 0;
+    for (const std::int32_t v : partial) sum = wrapping_add(sum, v);
     for (; i < n; ++i) sum = wrapping_add(sum, in[i]);
     return sum;
 }
 
 }  // namespace detail::mean_op
 
-// Optimized path: sums over the canonical groups with xsimd, then
+// Optimized path: sums over the canonical groups in vectorized blocks, then
 // requantize_n.
 template <rounding_policy Policy = double_rounding, class A = xsimd::default_arch, class T>
 void eval(const mean_prepared<T>& p, tensor_view<const T> input, tensor_view<T> output) {
@@ -233,9 +238,9 @@ void eval(const mean_prepared<T>& p, tensor_view<const T> input, tensor_view<T> 
     std::size_t out_offset = 0;
     for (std::size_t r = 0; r < rows; ++r) {
         if (p.group_reduced[last]) {
-            acc[out_offset] = wrapping_add(acc[out_offset], sum_row<A>(in + r * row, row));
+            acc[out_offset] = wrapping_add(acc[out_offset], sum_row(in + r * row, row));
         } else {
-            accumulate_elementwise<A>(in + r * row, acc.data() + out_offset, row);
+            accumulate_elementwise(in + r * row, acc.data() + out_offset, row);
         }
         for (std::size_t g = last; g-- > 0;) {
             out_offset += out_stride[g];
