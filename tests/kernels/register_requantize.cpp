@@ -13,7 +13,7 @@
 #include "qtl/kernels/register_requantize.hpp"
 
 // kernels/register_requantize: the per-lane constants, the AVX2 register
-// stage and the 16-lane AVX-512 stage, each in its three forms (one vector,
+// stage (also with uniform shifts) and the 16-lane AVX-512 stage, each in its three forms (one vector,
 // two narrowed together, four narrowed together; AVX-512 also two rows of two
 // vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
@@ -172,6 +172,35 @@ TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equal
                 CHECK(wrong == 0);
             }
     CHECK(one_rounding == 23 * 4);
+}
+
+TEST_CASE("register_requantize: the AVX2 stage with uniform shifts (per-tensor) equals gemmlowp on edge values") {
+    if (!qtl::kernels::detect_cpu_features().avx2) return;
+    const std::vector<std::int32_t> values = edge_accumulators();
+    std::size_t checked = 0, wrong = 0;
+    for (const qtl::requantize_params out : output_params)
+        for (int shift = -31; shift <= 30; ++shift)
+            for (const std::int32_t multiplier : {1 << 30, (1 << 30) + 1, 1518500250, int32_hi - 1, int32_hi, 0}) {
+                const qtl::quantized_multiplier qm{multiplier, shift};
+                const auto c = make_register_requantize_constants(std::span(&qm, 1), 16, 16, out.output_zero_point);
+                for (std::size_t start = 0; start < values.size(); start += 8) {
+                    std::int32_t acc[32];
+                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(start + j) % values.size()];
+                    std::int8_t one[8], two[16], four[32];
+                    qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four, true);
+                    for (std::size_t j = 0; j < 32; ++j) {
+                        const std::int8_t expected = gemmlowp_requantize(acc[j], qm, out);
+                        ++checked;
+                        if (four[j] == expected && (j >= 16 || two[j] == expected) && (j >= 8 || one[j] == expected))
+                            continue;
+                        if (wrong++ == 0)
+                            FAIL_CHECK("shift " << shift << " multiplier " << multiplier << " acc " << acc[j]
+                                                << ": expected " << int(expected) << ", got four " << int(four[j]));
+                    }
+                }
+            }
+    CHECK(checked == values.size() / 8 * 32 * 4 * 62 * 6);
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two rows) equals gemmlowp on edge values") {

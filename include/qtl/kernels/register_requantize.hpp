@@ -196,10 +196,15 @@ QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_int8_lanes(__m256i v, std::int8
 using form = register_requantize_form;
 
 // The stage on the lanes of channels [col, col + 8), col even; `Form` as
-// with_register_requantize_form picks it.
-template <form Form>
+// with_register_requantize_form picks it.  `Uniform`: every lane has the
+// same multiplier and shift (a per-tensor stage, such as ADD's), so the
+// two-rounding forms shift by one count (VPSLLD/VPSRAD with an xmm count)
+// where per-lane counts take VPSLLVD/VPSRAVD, 4 cycles a vector on AMD Zen 1
+// (int8 ADD of 75,264 elements there: see add_int8.hpp).
+template <form Form, bool Uniform = false>
 class register_stage {
     static constexpr bool one_rounding = Form == form::one_rounding;
+    static_assert(!(Uniform && one_rounding), "the uniform stage has the two-rounding forms only");
 
 public:
     register_stage(const register_requantize_constants& c, const requantize_params& out) noexcept
@@ -208,7 +213,8 @@ public:
           addend_even_(c.logical_addend_even.data()), addend_odd_(c.logical_addend_odd.data()),
           addend_even_negative_(c.logical_addend_even_negative.data()),
           addend_odd_negative_(c.logical_addend_odd_negative.data()), shift_(c.logical_shift.data()),
-          correction_(c.logical_correction.data()),
+          correction_(c.logical_correction.data()), left_count_(_mm_cvtsi32_si128(c.left.empty() ? 0 : c.left[0])),
+          right_count_(_mm_cvtsi32_si128(c.right.empty() ? 0 : c.right[0])),
           low_(_mm256_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
           high_(_mm256_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
           zero_point_(_mm256_set1_epi32(out.output_zero_point)),
@@ -264,7 +270,8 @@ public:
             const __m256i high_words = _mm256_blend_epi32(_mm256_srli_epi64(sum_even, 32), sum_odd, 0xAA);
             return _mm256_add_epi32(_mm256_srlv_epi32(high_words, load(shift_ + col)), load(correction_ + col));
         }
-        if constexpr (Form == form::two_roundings_left_shifts) x = _mm256_sllv_epi32(x, load(left_ + col));
+        if constexpr (Form == form::two_roundings_left_shifts)
+            x = Uniform ? _mm256_sll_epi32(x, left_count_) : _mm256_sllv_epi32(x, load(left_ + col));
         const __m256i m = load(multiplier_ + col);
         const __m256i nudge = _mm256_set1_epi64x(std::int64_t{1} << 30);
         const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
@@ -273,7 +280,8 @@ public:
         const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
         const __m256i threshold = _mm256_sub_epi32(load(half_ + col), _mm256_srai_epi32(h, 31));
         const __m256i remainder = _mm256_and_si256(h, load(mask_ + col));
-        return _mm256_sub_epi32(_mm256_srav_epi32(h, load(right_ + col)), _mm256_cmpgt_epi32(remainder, threshold));
+        const __m256i shifted = Uniform ? _mm256_sra_epi32(h, right_count_) : _mm256_srav_epi32(h, load(right_ + col));
+        return _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(remainder, threshold));
     }
 
 private:
@@ -302,6 +310,7 @@ private:
     const std::int64_t* addend_odd_negative_;
     const std::int32_t* shift_;
     const std::int32_t* correction_;
+    __m128i left_count_, right_count_;  // the Uniform stage's shifts
     __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
 };
 
@@ -309,10 +318,11 @@ private:
 // [col, col + 8), q < 4, through every form of the stage (for tests): q = 0
 // through the one-vector form into `one`, all four through four_to_bytes
 // into `four`, and q = 0, 1 through two_to_bytes (b at col + 8 when
-// `two_cols` is 16, else col) into `two`.  Needs c.usable.
+// `two_cols` is 16, else col) into `two`.  Needs c.usable; `uniform` runs
+// the Uniform stage instead (c per-tensor).
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_b, std::int8_t* one,
-                             std::int8_t* two, std::int8_t* four) noexcept {
+                             std::int8_t* two, std::int8_t* four, bool uniform = false) noexcept {
     __m256i x[4];
     for (int q = 0; q < 4; ++q) x[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q));
     const auto run = [&](const auto& stage) {
@@ -323,7 +333,10 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         for (int q = 0; q < 4; ++q)
             for (int l = 0; l < 8; ++l) four[8 * q + l] = bytes[(l / 4) * 16 + q * 4 + l % 4];
     };
-    with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
+    if (uniform)
+        run(register_stage<form::two_roundings_left_shifts, true>(c, out));
+    else
+        with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
 
 }  // namespace qtl::kernels::register_requantize_avx2
