@@ -104,13 +104,16 @@ TEST_CASE("register_requantize: the one-rounding constants, by hand, and when th
                                                     two30 + 2 * two30 - 5 * 4 * two30});
     CHECK(c.shift_even == std::vector<std::int64_t>{32, 54});
     CHECK(c.shift_odd == std::vector<std::int64_t>{33 - 32, 32 - 32});
-    // AVX2's: + 2^63 (modulo 2^64: as int64, - 2^63), and 2^31 less for negative products.
+    // AVX2's: + 2^63 modulo 2^64, and 2^31 less for negative products.  These
+    // addends are negative (zero point -5), so + 2^63 stays within int64.
     for (std::size_t pair = 0; pair < 2; ++pair) {
         constexpr std::int64_t int64_lo = std::numeric_limits<std::int64_t>::min();
-        CHECK(c.logical_addend_even[pair] == c.addend_even[pair] + int64_lo);
-        CHECK(c.logical_addend_odd[pair] == c.addend_odd[pair] + int64_lo);
-        CHECK(c.logical_addend_even_negative[pair] == c.addend_even[pair] + int64_lo - 2 * two30);
-        CHECK(c.logical_addend_odd_negative[pair] == c.addend_odd[pair] + int64_lo - 2 * two30);
+        REQUIRE(c.addend_even[pair] < 0);
+        REQUIRE(c.addend_odd[pair] < 0);
+        CHECK(c.logical_addend_even[pair] == c.addend_even[pair] - int64_lo);
+        CHECK(c.logical_addend_odd[pair] == c.addend_odd[pair] - int64_lo);
+        CHECK(c.logical_addend_even_negative[pair] == c.addend_even[pair] - int64_lo - 2 * two30);
+        CHECK(c.logical_addend_odd_negative[pair] == c.addend_odd[pair] - int64_lo - 2 * two30);
     }
     // right - 1, and -2^(32 - right): the 2^(63 - 31 - right) the logical shifts leave.
     CHECK(c.logical_shift == std::vector<std::int32_t>{0, 1, 22, 0});
