@@ -13,9 +13,9 @@
 #include "qtl/kernels/register_requantize.hpp"
 
 // kernels/register_requantize: the per-lane constants, the AVX2 register
-// stage (also with uniform shifts) and the 16-lane AVX-512 stage, each in its three forms (one vector,
-// two narrowed together, four narrowed together; AVX-512 also two rows of two
-// vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
+// stage (also with uniform shifts) and the 16-lane AVX-512 stage, each in its
+// three forms (one vector, two narrowed together, four narrowed together;
+// AVX-512 also two rows of two vectors), against gemmlowp's scalar SaturatingRoundingDoublingHighMul and
 // RoundingDivideByPOT (TFLite's MultiplyByQuantizedMultiplier), then the zero
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
 // every lane meeting every multiplier.  Both stages also in their
