@@ -21,6 +21,16 @@
 //   GOPS        2 * macs / latency: the model's rate against the instruction peaks
 // The benchmark's own cpu_time is the CPU time of all runs together.
 //
+// Where the time goes: after the timed runs, every operator is run alone
+// (executor::invoke_operator, in model order so each finds its inputs), 10
+// times, and its fastest run counts.  Per operator type T (CONV_2D, ADD, ...):
+//   op_T_ms     the sum of those times over the operators of type T
+//   op_T_count  how many operators of type T the model has (folded PADs
+//               included: they run as nothing)
+//   operators_ms  the sum over all operators
+// A lower bound of each type's share: alone and repeated, an operator finds
+// its weights and inputs in cache, which inside invoke() it may not.
+//
 // The models folder is $QTL_SHARED_DIR/models when that is set, else the
 // ../shared beside the source tree (QTL_BENCH_SHARED_DIR, set by CMake).
 
@@ -32,6 +42,7 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -69,6 +80,18 @@ double thread_cpu_seconds() {
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
+// The fastest of `runs` runs of operator i alone.
+double fastest_operator_seconds(qtl::tflite::executor& run, std::size_t i, int runs) {
+    double best = 0.0;
+    for (int r = 0; r < runs; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run.invoke_operator(i);
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r == 0 || t < best) best = t;
+    }
+    return best;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t m = v.size() / 2;
@@ -104,17 +127,21 @@ double model_macs(const qtl::tflite::model& m) {
 void model_qtl(benchmark::State& state, model_case mc) {
     std::unique_ptr<qtl::tflite::executor> run;
     double macs = 0.0;
+    std::vector<std::string> operator_types;
+    std::vector<std::vector<std::int8_t>> inputs;
     try {
         qtl::tflite::read_options options;
         options.repair_quantized_dimension = mc.repair;
         qtl::tflite::model model = qtl::tflite::read_model(shared_dir() / "models" / mc.file, options);
         macs = model_macs(model);
+        for (const qtl::tflite::op& o : model.main().operators)
+            operator_types.push_back(qtl::tflite::describe(o.builtin_code));
         run = std::make_unique<qtl::tflite::executor>(std::move(model));
         for (std::size_t i = 0; i < run->input_count(); ++i) {
             // Both models take int8 inputs; set_input throws for another type.
             const std::size_t count = qtl::num_elements(run->input_tensor(i).shape);
-            const auto values = qtl_bench::random_values<std::int8_t>(count, 2024 + std::uint32_t(i), -128, 127);
-            run->set_input<std::int8_t>(i, values);
+            inputs.push_back(qtl_bench::random_values<std::int8_t>(count, 2024 + std::uint32_t(i), -128, 127));
+            run->set_input<std::int8_t>(i, inputs.back());
         }
         run->invoke();  // warm-up: first touch of every buffer
     } catch (const std::exception& e) {
@@ -138,12 +165,36 @@ void model_qtl(benchmark::State& state, model_case mc) {
         }
         state.SetIterationTime(median(wall));
     }
+
+    // Operator by operator, in model order (an operator's inputs must hold
+    // their values; the arena reuses an intermediate's bytes once it is read).
+    std::map<std::string, std::pair<double, int>> by_type;  // seconds, operators
+    double operators = 0.0;
+    try {
+        for (std::size_t i = 0; i < run->input_count(); ++i) run->set_input<std::int8_t>(i, inputs[i]);
+        for (std::size_t i = 0; i < run->operator_count(); ++i) {
+            const double t = fastest_operator_seconds(*run, i, 10);
+            auto& [seconds, count] = by_type[operator_types.at(i)];
+            seconds += t;
+            ++count;
+            operators += t;
+        }
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+        return;
+    }
+
     state.counters["latency_ms"] = median(wall) * 1e3;
     state.counters["cpu_ms"] = median(cpu) * 1e3;
     state.counters["min_ms"] = *std::min_element(wall.begin(), wall.end()) * 1e3;
     state.counters["runs"] = double(wall.size());
     state.counters["macs"] = macs;
     state.counters["GOPS"] = 2.0 * macs / median(wall) * 1e-9;
+    state.counters["operators_ms"] = operators * 1e3;
+    for (const auto& [type, entry] : by_type) {
+        state.counters["op_" + type + "_ms"] = entry.first * 1e3;
+        state.counters["op_" + type + "_count"] = entry.second;
+    }
 }
 
 // Google Benchmark appends "/iterations:1/manual_time" to these names; the

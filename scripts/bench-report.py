@@ -362,6 +362,31 @@ def build_tables(data, results_path):
             lines.extend(rows)
             lines.append("")
 
+        # Where qtl's time goes: bench_models' per-operator-type counters
+        # (op_<TYPE>_ms, op_<TYPE>_count; absent in results from before them).
+        for model in models:
+            run = runs.get(f"{model}/qtl")
+            if run is None or run.error:
+                continue
+            fields = {k for e in run.iterations for k in e if k.startswith("op_") and k.endswith("_ms")}
+            types = sorted((k[len("op_"):-len("_ms")] for k in fields),
+                           key=lambda t: -(run.value(f"op_{t}_ms") or 0.0))
+            total = run.value("operators_ms")
+            if not types or not total:
+                continue
+            lines.append(f"Where qtl's time goes in `{model}`: each operator run alone, 10 times in a row, "
+                         f"its fastest run counted (warm caches: a lower bound of its share); medians over the "
+                         f"repetitions. The operators sum to {fmt(total)} ms against the {fmt(val(model, 'qtl', 'latency_ms'))} "
+                         f"ms latency of whole inferences.")
+            lines.append("")
+            lines.append("| operator | count | ms | share |")
+            lines.append("|---|---|---|---|")
+            for t in types:
+                ms, count = run.value(f"op_{t}_ms"), run.value(f"op_{t}_count")
+                lines.append(f"| `{t}` | {int(count) if count is not None else '-'} | {fmt(ms)} | "
+                             f"{100.0 * ms / total:.1f}% |")
+            lines.append("")
+
     return lines, layers, models, runs, peak, peak_name
 
 

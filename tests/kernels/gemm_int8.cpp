@@ -287,6 +287,39 @@ TEST_CASE("gemm_int8: extreme sums stay exact (a - a_zp = 255 against w = -128)"
     }
 }
 
+// The AVX2 epilogue's one_rounding_doubled form doubles acc + bias, so it
+// runs only where the packing's bound |bias| + K * 255 * 128 is below 2^30;
+// at the bound and just past it (the two-rounding form then), against the
+// formula.  Scale 1.5 * 2^-24 (shift -23, the one-rounding forms' last) maps
+// biases near 2^30 to about +-96, inside int8.
+TEST_CASE("gemm_int8: every path == the formula with biases at the doubled epilogue's bound") {
+    std::mt19937 rng(2030);
+    constexpr std::size_t k = 64;
+    constexpr std::int64_t limit = (std::int64_t{1} << 30) - 1 - std::int64_t{k} * 255 * 128;
+    for (const std::int64_t largest : {limit, limit + 1}) {
+        gemm_case c = random_case<double_rounding>(rng, 9, 33, k, true, false);
+        std::uniform_int_distribution<std::int64_t> near(largest - 3'000'000, largest);
+        for (std::size_t i = 0; i < c.n; ++i)
+            c.bias[i] = static_cast<std::int32_t>(i % 2 ? near(rng) : -near(rng));
+        c.bias[5] = static_cast<std::int32_t>(-largest);
+        for (auto& qm : c.multipliers) qm = quantize_multiplier(1.5 * std::ldexp(1.0, -24));
+        REQUIRE(c.multipliers[0].shift == -23);
+        c.output = {3, -128, 127};
+        const auto constants = pack_gemm_int8(c.spec(), gemm_int8_isa::avx2).lane_requantize;
+        REQUIRE(constants.one_rounding);
+        REQUIRE(constants.one_rounding_doubled == (largest == limit));
+        const auto expected = reference_gemm<double_rounding>(c);
+        std::size_t inside = 0;
+        for (const std::int8_t v : expected) inside += v > -128 && v < 127;
+        CHECK(inside > expected.size() / 2);
+        for (const path& pth : runnable_paths()) {
+            CAPTURE(pth.name());
+            CAPTURE(largest);
+            CHECK(first_difference(run_path<double_rounding>(pth, c), expected) == -1);
+        }
+    }
+}
+
 TEST_CASE("gemm_int8: threads give the same bytes") {
     std::mt19937 rng(99);
     // 9 rows: one chunk of rows; 601 rows of K = 70: several chunks (about 32 KiB of rows each), the last ragged.

@@ -20,7 +20,8 @@
 // point and clamp, on edge accumulators, for every shift in [-31, 30] and
 // every lane meeting every multiplier.  Both stages also in their
 // one-rounding forms (one shift in [-23, -1] on every lane, the zero point in
-// the 64-bit addend).
+// the 64-bit addend), and the AVX2 stage in its one_rounding_doubled form
+// (accumulators below 2^30 in magnitude).
 
 namespace {
 
@@ -177,6 +178,66 @@ TEST_CASE("register_requantize: the AVX2 stage (one, two and four vectors) equal
     CHECK(one_rounding == 23 * 4);
 }
 
+TEST_CASE("register_requantize: when the AVX2 one_rounding_doubled form applies, and its addends by hand") {
+    const std::vector<qtl::quantized_multiplier> qms{{1 << 30, -1}, {1518500250, -23}, {0, -7}};
+    constexpr std::int64_t below = (std::int64_t{1} << 30) - 1;
+    const auto c = make_register_requantize_constants(qms, 3, 4, -5, below);
+    REQUIRE(c.one_rounding_doubled);
+    REQUIRE(c.doubled_addend_even.size() == 2);
+    // 2^31 + 2^(31+right) + zp * 2^(32+right): lane 0 right 1, lane 1 right 23, lane 2 right 7,
+    // lane 3 (padding) right 1.
+    CHECK(c.doubled_addend_even[0] == (std::int64_t{1} << 31) + (std::int64_t{1} << 32) - 5 * (std::int64_t{1} << 33));
+    CHECK(c.doubled_addend_odd[0] == (std::int64_t{1} << 31) + (std::int64_t{1} << 54) - 5 * (std::int64_t{1} << 55));
+    CHECK(c.doubled_addend_even[1] == (std::int64_t{1} << 31) + (std::int64_t{1} << 38) - 5 * (std::int64_t{1} << 39));
+    CHECK(c.doubled_addend_odd[1] == (std::int64_t{1} << 31) + (std::int64_t{1} << 32) - 5 * (std::int64_t{1} << 33));
+    CHECK_FALSE(make_register_requantize_constants(qms, 3, 4, -5).one_rounding_doubled);  // no bound given
+    CHECK_FALSE(make_register_requantize_constants(qms, 3, 4, -5, below + 1).one_rounding_doubled);
+    const std::vector<qtl::quantized_multiplier> negative{{-(1 << 30), -3}};
+    CHECK_FALSE(make_register_requantize_constants(negative, 1, 2, 0, 1000).one_rounding_doubled);
+    const std::vector<qtl::quantized_multiplier> no_right_shift{{1 << 30, 0}};
+    CHECK_FALSE(make_register_requantize_constants(no_right_shift, 1, 2, 0, 1000).one_rounding_doubled);
+    // The bound of a kernel's accumulators: |bias| + products * 255 * 128.
+    CHECK(qtl::kernels::accumulator_bound(1000, 9) == 1000 + 9 * 255 * 128);
+}
+
+TEST_CASE("register_requantize: the AVX2 one_rounding_doubled stage equals gemmlowp where |x| < 2^30") {
+    if (!qtl::kernels::detect_cpu_features().avx2) return;
+    // The edge values, those beyond the form's bound moved to it.
+    constexpr std::int32_t bound = (1 << 30) - 1;
+    std::vector<std::int32_t> values = edge_accumulators();
+    for (std::int32_t& v : values) v = std::clamp(v, -bound, bound);
+    std::size_t checked = 0, wrong = 0;
+    for (const qtl::requantize_params out : output_params)
+        for (int shift = -23; shift <= -1; ++shift) {
+            std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);  // 0 in lanes 7 and 14
+            for (auto& qm : qms) qm.shift = shift;
+            const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point, bound);
+            REQUIRE(c.one_rounding_doubled);
+            for (std::size_t i = 0; i < values.size(); i += 8)
+                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
+                    std::int32_t acc[32];
+                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
+                    std::int8_t one[8], two[16], four[32];
+                    qtl::kernels::register_requantize_avx2::requantize_lanes(
+                        c, out, acc, 0, 8, one, two, four,
+                        qtl::kernels::register_requantize_avx2::lanes_stage::one_rounding_doubled);
+                    for (std::size_t j = 0; j < 32; ++j) {
+                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
+                        ++checked;
+                        if (four[j] == expected && (j >= 8 || one[j] == expected) &&
+                            (j >= 16 || two[j] == gemmlowp_requantize(acc[j], qms[j], out)))
+                            continue;
+                        if (wrong++ == 0)
+                            FAIL_CHECK("shift " << shift << " zero point " << out.output_zero_point << " acc " << acc[j]
+                                                << " lane " << j << ": expected " << int(expected) << ", got four "
+                                                << int(four[j]));
+                    }
+                }
+        }
+    CHECK(checked == values.size() * 32 * 23 * 4);
+    CHECK(wrong == 0);
+}
+
 TEST_CASE("register_requantize: the AVX2 stage with uniform shifts (per-tensor) equals gemmlowp on edge values") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
     const std::vector<std::int32_t> values = edge_accumulators();
@@ -190,7 +251,8 @@ TEST_CASE("register_requantize: the AVX2 stage with uniform shifts (per-tensor) 
                     std::int32_t acc[32];
                     for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(start + j) % values.size()];
                     std::int8_t one[8], two[16], four[32];
-                    qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four, true);
+                    qtl::kernels::register_requantize_avx2::requantize_lanes(c, out, acc, 0, 8, one, two, four,
+                                                                             qtl::kernels::register_requantize_avx2::lanes_stage::uniform);
                     for (std::size_t j = 0; j < 32; ++j) {
                         const std::int8_t expected = gemmlowp_requantize(acc[j], qm, out);
                         ++checked;

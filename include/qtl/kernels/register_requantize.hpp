@@ -49,12 +49,33 @@
 // the first a whole-word move and the second one 32-bit variable shift, and
 // the 2^(63 - 31 - right) the 2^63 leaves comes off in 32 bits.  11
 // instructions per 8 lanes with the zero point, against 15.
+//
+// Where the caller bounds every |x| below 2^30 (an accumulator of K int8
+// products and a bias: |bias| + K * 255 * 128), AVX2 has a shorter way,
+// one_rounding_doubled: with the product doubled, numerator and divisor of
+// the one_rounding floor doubled,
+//
+//   y + zp = floor((2P + A2 - 2^32 [P < 0]) / 2^(32+right)),  A2 = 2 * addend
+//          = (high_word(2P + A2) - [P < 0]) >> right          (arithmetic)
+//
+// The high word of a 64-bit lane is floor(sum / 2^32), there for a dword
+// shuffle, so no 64-bit shift is needed, and the -2^32 [P < 0] becomes a
+// 32-bit -1 after it: by the sign of x, which is P's where m > 0; where m is
+// 0 the sum is A2, whose floor by 2^(32+right) is zp with or without the
+// 2^32 off (A2 - zp * 2^(32+right) = 2^31 + 2^(31+right) > 2^32, and
+// < 2^(32+right) + 2^32).  x doubled needs |x| < 2^30; the high
+// word then lies within int32 (right <= 23, |zp| <= 128).  11 instructions
+// per 8 lanes and 5 constants to load, against the logical form's 11
+// instructions (two of them VBLENDVPD) and 8 constants: on AMD Zen 1 the AVX2
+// GEMM of 12544 x 16 -> 96 went 2016 -> 1904 us with it (its epilogue runs
+// per row and reloads the constants), where the logical form made it slower.
 
 #include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -91,11 +112,26 @@ struct register_requantize_constants {
     std::vector<std::int64_t> logical_addend_even, logical_addend_odd;
     std::vector<std::int64_t> logical_addend_even_negative, logical_addend_odd_negative;
     std::vector<std::int32_t> logical_shift, logical_correction;
+    // The AVX2 one_rounding_doubled form: usable with one_rounding when the
+    // caller's bound on |x| is below 2^30 and no multiplier is negative.  The
+    // addends doubled: 2^31 + 2^(31+right) + zero_point * 2^(32+right).
+    bool one_rounding_doubled = false;
+    std::vector<std::int64_t> doubled_addend_even, doubled_addend_odd;
 };
 
 // The steps a register stage runs: both roundings as gemmlowp does them (with
-// the left shift when some shift is > 0), or one_rounding (see the top).
-enum class register_requantize_form { two_roundings, two_roundings_left_shifts, one_rounding };
+// the left shift when some shift is > 0), or one_rounding (see the top), or,
+// AVX2 only, one_rounding_doubled (chosen by the kernels that use it, never by
+// with_register_requantize_form).
+enum class register_requantize_form { two_roundings, two_roundings_left_shifts, one_rounding, one_rounding_doubled };
+
+// The bound on |accumulator + bias| of a kernel that sums `products` int8
+// products (x - input zero point in [-255, 255], weights in [-128, 127]) onto
+// a bias of magnitude up to `max_abs_bias`: what the one_rounding_doubled form
+// needs below 2^30.
+constexpr std::int64_t accumulator_bound(std::int64_t max_abs_bias, std::size_t products) noexcept {
+    return max_abs_bias + static_cast<std::int64_t>(products) * 255 * 128;
+}
 
 // Calls f(std::integral_constant<register_requantize_form, F>{}) with the
 // form that c and out allow.
@@ -113,17 +149,20 @@ void with_register_requantize_form(const register_requantize_constants& c, const
 
 // `multipliers` holds 1 (per-tensor) or `lanes_used` values, shifts in
 // [-31, 30]; `lanes_padded` is even; `zero_point` is the output's (in
-// [-128, 127] for the one_rounding form).
+// [-128, 127] for the one_rounding form); `max_abs_input` bounds |x| of every
+// lane (accumulator_bound), unknown by default.
 inline register_requantize_constants make_register_requantize_constants(
     std::span<const quantized_multiplier> multipliers, std::size_t lanes_used, std::size_t lanes_padded,
-    std::int32_t zero_point = 0) {
+    std::int32_t zero_point = 0, std::int64_t max_abs_input = std::numeric_limits<std::int64_t>::max()) {
     register_requantize_constants c;
     c.usable = true;
     c.one_rounding = zero_point >= -128 && zero_point <= 127 && lanes_padded % 2 == 0;
+    bool negative_multiplier = false;
     for (const quantized_multiplier& qm : multipliers) {
         if (qm.multiplier == INT32_MIN) c.usable = false;
         if (qm.shift > 0) c.left_shifts = true;
         if (qm.shift > -1 || qm.shift < -23) c.one_rounding = false;
+        if (qm.multiplier < 0) negative_multiplier = true;
     }
     for (auto* v : {&c.multiplier, &c.multiplier_odd, &c.left, &c.right, &c.mask, &c.half}) v->assign(lanes_padded, 0);
     for (std::size_t lane = 0; lane < lanes_used; ++lane) {
@@ -143,6 +182,11 @@ inline register_requantize_constants make_register_requantize_constants(
             v->assign(lanes_padded / 2, 0);
         c.logical_shift.assign(lanes_padded, 0);
         c.logical_correction.assign(lanes_padded, 0);
+        c.one_rounding_doubled = !negative_multiplier && max_abs_input >= 0 && max_abs_input < (std::int64_t{1} << 30);
+        if (c.one_rounding_doubled) {
+            c.doubled_addend_even.assign(lanes_padded / 2, 0);
+            c.doubled_addend_odd.assign(lanes_padded / 2, 0);
+        }
         for (std::size_t lane = 0; lane < lanes_padded; ++lane) {
             const int right = lane < lanes_used ? c.right[lane] : 1;  // padding: m 0, any shift gives zero_point
             const std::int64_t addend = (std::int64_t{1} << 30) + (std::int64_t{1} << (30 + right)) +
@@ -157,6 +201,7 @@ inline register_requantize_constants make_register_requantize_constants(
                 static_cast<std::int64_t>(logical - (std::uint64_t{1} << 31));
             c.logical_shift[lane] = right - 1;
             c.logical_correction[lane] = static_cast<std::int32_t>(0u - (std::uint32_t{1} << (32 - right)));
+            if (c.one_rounding_doubled) (even ? c.doubled_addend_even : c.doubled_addend_odd)[lane / 2] = 2 * addend;
         }
     }
     return c;
@@ -203,7 +248,8 @@ using form = register_requantize_form;
 // (int8 ADD of 75,264 elements there: see add_int8.hpp).
 template <form Form, bool Uniform = false>
 class register_stage {
-    static constexpr bool one_rounding = Form == form::one_rounding;
+    // Both one-rounding forms carry the zero point in their 64-bit addends.
+    static constexpr bool one_rounding = Form == form::one_rounding || Form == form::one_rounding_doubled;
     static_assert(!(Uniform && one_rounding), "the uniform stage has the two-rounding forms only");
 
 public:
@@ -213,14 +259,16 @@ public:
           addend_even_(c.logical_addend_even.data()), addend_odd_(c.logical_addend_odd.data()),
           addend_even_negative_(c.logical_addend_even_negative.data()),
           addend_odd_negative_(c.logical_addend_odd_negative.data()), shift_(c.logical_shift.data()),
-          correction_(c.logical_correction.data()), left_count_(_mm_cvtsi32_si128(c.left.empty() ? 0 : c.left[0])),
+          correction_(c.logical_correction.data()), doubled_even_(c.doubled_addend_even.data()),
+          doubled_odd_(c.doubled_addend_odd.data()), left_count_(_mm_cvtsi32_si128(c.left.empty() ? 0 : c.left[0])),
           right_count_(_mm_cvtsi32_si128(c.right.empty() ? 0 : c.right[0])),
           low_(_mm256_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
           high_(_mm256_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
           zero_point_(_mm256_set1_epi32(out.output_zero_point)),
           zero_point16_(_mm256_set1_epi16(static_cast<std::int16_t>(out.output_zero_point))),
           min8_(_mm256_set1_epi8(static_cast<std::int8_t>(out.activation_min))),
-          max8_(_mm256_set1_epi8(static_cast<std::int8_t>(out.activation_max))) {}
+          max8_(_mm256_set1_epi8(static_cast<std::int8_t>(out.activation_max))),
+          clamp_bytes_(out.activation_min > INT8_MIN || out.activation_max < INT8_MAX) {}
 
     // The whole stage: int32 lanes already within the activation range
     // (qtl's requantize_clamp order: clamp, then add the zero point, no int32
@@ -241,7 +289,7 @@ public:
                                                                std::size_t col_b) const noexcept {
         const __m256i ab = with_zero_point(_mm256_packs_epi32(scaled(a, col_a), scaled(b, col_b)));
         // Per 128-bit half: a[0-3] b[0-3] (twice) | a[4-7] b[4-7] (twice).
-        const __m256i bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, ab), min8_), max8_);
+        const __m256i bytes = clamped_bytes(_mm256_packs_epi16(ab, ab));
         return _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
     }
 
@@ -251,12 +299,23 @@ public:
                                                                 std::size_t col) const noexcept {
         const __m256i ab = with_zero_point(_mm256_packs_epi32(scaled(a, col), scaled(b, col)));
         const __m256i cd = with_zero_point(_mm256_packs_epi32(scaled(c, col), scaled(d, col)));
-        return _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), min8_), max8_);
+        return clamped_bytes(_mm256_packs_epi16(ab, cd));
     }
 
     // multiply_by_quantized_multiplier<double_rounding>, lane by lane (plus
     // the zero point in the one_rounding form; no clamp).
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_doubled) {
+            const __m256i x2 = _mm256_add_epi32(x, x);
+            const std::size_t pair = col / 2;
+            const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x2, load(multiplier_ + col)), load(doubled_even_ + pair));
+            const __m256i odd =
+                _mm256_add_epi64(_mm256_mul_epi32(odd_lanes(x2), load(multiplier_odd_ + col)), load(doubled_odd_ + pair));
+            // The high words (floor(sum / 2^32)), minus 1 where x < 0, shifted arithmetically by right.
+            const __m256i high_words = _mm256_blend_epi32(odd_lanes(even), odd, 0xAA);
+            const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x2);
+            return _mm256_srav_epi32(_mm256_add_epi32(high_words, negative), load(right_ + col));
+        }
         if constexpr (one_rounding) {
             const __m256i even = _mm256_mul_epi32(x, load(multiplier_ + col));
             const __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), load(multiplier_odd_ + col));
@@ -285,6 +344,15 @@ public:
     }
 
 private:
+    // Lanes 1, 1, 3, 3, ...: the odd lanes (or a 64-bit lane's high word) where
+    // VPMULDQ reads, by a shuffle (a 64-bit shift takes the shift unit, one ymm
+    // shift every 2 cycles on AMD Zen 1).
+    static __m256i odd_lanes(__m256i x) noexcept { return _mm256_shuffle_epi32(x, 0xF5); }
+    // The saturating packs clamp to [-128, 127] already: a narrower
+    // activation range (e.g. a fused ReLU6) needs the byte min/max too.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i clamped_bytes(__m256i bytes) const noexcept {
+        return clamp_bytes_ ? _mm256_min_epi8(_mm256_max_epi8(bytes, min8_), max8_) : bytes;
+    }
     template <class T>
     static __m256i load(const T* p) noexcept {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -310,19 +378,24 @@ private:
     const std::int64_t* addend_odd_negative_;
     const std::int32_t* shift_;
     const std::int32_t* correction_;
+    const std::int64_t* doubled_even_;
+    const std::int64_t* doubled_odd_;
     __m128i left_count_, right_count_;  // the Uniform stage's shifts
     __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
+    bool clamp_bytes_;
 };
 
 // requantize<int8_t, double_rounding> of acc[8 q + l], lane l of channels
 // [col, col + 8), q < 4, through every form of the stage (for tests): q = 0
 // through the one-vector form into `one`, all four through four_to_bytes
 // into `four`, and q = 0, 1 through two_to_bytes (b at col + 8 when
-// `two_cols` is 16, else col) into `two`.  Needs c.usable; `uniform` runs
-// the Uniform stage instead (c per-tensor).
+// `two_cols` is 16, else col) into `two`.  Needs c.usable; the stage is the
+// one with_register_requantize_form picks, or the Uniform one (c per-tensor),
+// or one_rounding_doubled (c.one_rounding_doubled).
+enum class lanes_stage { by_form, uniform, one_rounding_doubled };
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_b, std::int8_t* one,
-                             std::int8_t* two, std::int8_t* four, bool uniform = false) noexcept {
+                             std::int8_t* two, std::int8_t* four, lanes_stage which = lanes_stage::by_form) noexcept {
     __m256i x[4];
     for (int q = 0; q < 4; ++q) x[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q));
     const auto run = [&](const auto& stage) {
@@ -333,8 +406,10 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         for (int q = 0; q < 4; ++q)
             for (int l = 0; l < 8; ++l) four[8 * q + l] = bytes[(l / 4) * 16 + q * 4 + l % 4];
     };
-    if (uniform)
+    if (which == lanes_stage::uniform)
         run(register_stage<form::two_roundings_left_shifts, true>(c, out));
+    else if (which == lanes_stage::one_rounding_doubled)
+        run(register_stage<form::one_rounding_doubled>(c, out));
     else
         with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
