@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <span>
@@ -239,7 +240,7 @@ inline gemm_int8_packed pack_gemm_int8(const gemm_int8_spec& s, gemm_int8_isa is
     }
     // |accumulator + bias| stays within this (what the AVX2 one_rounding_doubled epilogue needs below 2^30).
     std::int64_t max_abs_bias = 0;
-    for (const std::int32_t b : s.bias) max_abs_bias = std::max(max_abs_bias, b < 0 ? -std::int64_t{b} : std::int64_t{b});
+    for (const std::int32_t b : s.bias) max_abs_bias = std::max(max_abs_bias, std::abs(std::int64_t{b}));
     p.lane_requantize = make_register_requantize_constants(s.multipliers, s.n, padded_n, s.output.output_zero_point,
                                                            accumulator_bound(max_abs_bias, s.k));
     return p;
