@@ -260,11 +260,13 @@ TEST_CASE("conv_int8: threads and caller scratch give the same bytes") {
     CHECK(conv_int8_scratch_bytes(packed, 1000) == packed.tiles() * packed.tile_bytes());
 }
 
-TEST_CASE("conv_int8: short kernel rows (first layers) stay inside exact-size input and scratch") {
+TEST_CASE("conv_int8: im2col runs, short (first layers) and long, stay inside exact-size input and scratch") {
     // Kernel rows of at most 16 taps are widened 16 at a time, the surplus
     // overwritten by the next run or row; near the end of the input the
-    // exact copy takes over.  Exact-size buffers let AddressSanitizer (CI's
-    // sanitizer build) see any read or write past them.
+    // exact copy takes over.  Runs of 64 bytes or more go a zmm at a time
+    // where the CPU has AVX-512BW, the last zmm overlapping the one before.
+    // Exact-size buffers let AddressSanitizer (CI's sanitizer build) see any
+    // read or write past them.
     std::mt19937 rng(7006);
     using ops::padding;
     const fused_activation none = fused_activation::none;
@@ -278,6 +280,9 @@ TEST_CASE("conv_int8: short kernel rows (first layers) stay inside exact-size in
         // 3364 pixels, 2 tiles: the first tile ends on a widened row whose surplus
         // passes the tile's rows by 24 bytes.
         {1, 60, 60, 1, 4, 3, 3, 1, 1, 1, 1, padding::valid, none, false},
+        {1, 6, 7, 32, 5, 3, 2, 1, 1, 1, 1, padding::valid, none, true},    // runs of exactly 64
+        {1, 7, 6, 22, 9, 3, 3, 1, 1, 1, 1, padding::valid, none, false},   // runs of 66: one zmm and an overlap
+        {2, 5, 6, 65, 17, 2, 2, 1, 1, 1, 1, padding::same, none, true},    // runs of 130, borders, batch 2
     };
     for (const conv_case& c : cases) check_every_kernel(rng, c, true);
 }

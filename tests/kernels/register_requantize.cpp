@@ -21,7 +21,7 @@
 // every lane meeting every multiplier.  Both stages also in their
 // one-rounding forms (one shift in [-23, -1] on every lane, the zero point in
 // the 64-bit addend), and the AVX2 stage in its one_rounding_doubled form
-// (accumulators below 2^30 in magnitude).
+// (accumulators below 2^30 in magnitude), which the AVX-512 stage has too.
 
 namespace {
 
@@ -323,6 +323,51 @@ TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two r
             }
     CHECK(checked == values.size() * 64 * 2 * 62 * 4 * 2);
     CHECK(one_rounding == 23 * 4);
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled stage equals gemmlowp where |x| < 2^30") {
+    const auto f = qtl::kernels::detect_cpu_features();
+    if (!(f.avx512f && f.avx512bw)) {
+        MESSAGE("no AVX-512BW on this CPU: the 16-lane doubled stage is not run");
+        return;
+    }
+    constexpr std::int32_t bound = (1 << 30) - 1;
+    std::vector<std::int32_t> values = edge_accumulators();
+    for (std::int32_t& v : values) v = std::clamp(v, -bound, bound);
+    std::size_t checked = 0, wrong = 0;
+    for (const qtl::requantize_params out : output_params)
+        for (int shift = -23; shift <= -1; ++shift) {
+            // 64 channels, vector q's multipliers rotated by q (zero in two lanes of each).
+            std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift), qms;
+            for (auto& qm : sixteen) qm.shift = shift;
+            for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
+            const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point, bound);
+            REQUIRE(c.one_rounding_doubled);
+            for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})
+                for (std::size_t start = 0; start < values.size(); ++start) {
+                    std::int32_t acc[64];
+                    for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
+                    std::int8_t one[16], two[32], four[64], rows[64];
+                    qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two, four,
+                                                                               rows, true);
+                    for (std::size_t j = 0; j < 64; ++j) {
+                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
+                        const std::int8_t expected_rows =
+                            gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
+                        ++checked;
+                        if (four[j] == expected && rows[j] == expected_rows && (j >= 32 || two[j] == expected) &&
+                            (j >= 16 || one[j] == expected))
+                            continue;
+                        if (wrong++ == 0)
+                            FAIL_CHECK("shift " << shift << " zero point " << out.output_zero_point << " col_step "
+                                                << col_step << " acc " << acc[j] << " lane " << j << ": expected "
+                                                << int(expected) << ", got four " << int(four[j]) << ", rows "
+                                                << int(rows[j]));
+                    }
+                }
+        }
+    CHECK(checked == values.size() * 64 * 2 * 23 * 4);
     CHECK(wrong == 0);
 }
 #endif

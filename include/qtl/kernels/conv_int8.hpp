@@ -65,6 +65,42 @@
 #define QTL_CONV_INT8_IM2COL_VBMI 0
 #endif
 
+#if QTL_KERNELS_X86_TARGETS
+QTL_DETAIL_TARGET_BEGIN("avx512f,avx512bw")
+namespace qtl::kernels::detail {
+
+// to_kernel_form (below) of a run of 64 bytes or more, a zmm at a time, the
+// last one overlapping the one before (rewriting the same values).  3x3
+// convs of 64 channels or more copy runs of 192 bytes and up: on AMD Zen 5
+// the im2col of 3x3 56x56x64 -> 64 went from 22% to 8% of the layer's time
+// with this instead of 16-byte copies.
+inline void to_kernel_form_zmm(const std::int8_t* src, std::size_t n, std::uint8_t* dst) noexcept {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const auto copy64 = [&](std::size_t i) {
+        _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), flip));
+    };
+    std::size_t i = 0;
+    for (; i + 64 <= n; i += 64) copy64(i);
+    if (i < n) copy64(n - 64);
+}
+
+}  // namespace qtl::kernels::detail
+QTL_DETAIL_TARGET_END
+
+namespace qtl::kernels::detail {
+// Whether to_kernel_form_zmm may run here: a constant where the build
+// targets AVX-512BW, else the CPU's answer (read once).
+inline bool zmm_im2col_copies() noexcept {
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    return true;
+#else
+    static const bool available = host_cpu_features().avx512f && host_cpu_features().avx512bw;
+    return available;
+#endif
+}
+}  // namespace qtl::kernels::detail
+#endif
+
 namespace qtl::kernels {
 
 // An ungrouped NHWC convolution's geometry.  The output size is given (the
@@ -159,6 +195,9 @@ inline void validate_conv_int8_shape(const conv_int8_shape& s) {
 // chunk that overlaps the previous one (rewriting the same values) instead of
 // a scalar tail: first layers have runs of 9 (3x3 taps x 3 channels).
 inline void to_kernel_form(const std::int8_t* src, std::size_t n, std::uint8_t* dst) noexcept {
+#if QTL_KERNELS_X86_TARGETS
+    if (n >= 64 && zmm_im2col_copies()) return to_kernel_form_zmm(src, n, dst);
+#endif
     if (n >= 8) {
         const auto flip8 = [&](std::size_t i) {
             std::uint64_t v;

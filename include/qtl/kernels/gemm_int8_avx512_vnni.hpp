@@ -249,8 +249,15 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
                                   std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
     const auto* rows = static_cast<const std::uint8_t*>(a);
     if constexpr (std::is_same_v<Policy, double_rounding>) {
-        if (packed.lane_requantize.usable) {
-            with_register_requantize_form(packed.lane_requantize, packed.output, [&](auto form) {
+        const register_requantize_constants& c = packed.lane_requantize;
+        if (c.one_rounding_doubled && c.zero_point == packed.output.output_zero_point) {
+            // The doubled form where the accumulators allow it (|acc + bias| < 2^30).
+            using doubled = lane_epilogue<register_requantize_avx512::form::one_rounding_doubled>;
+            gemm_int8_blocks<ops, doubled>(packed, rows, m, out, ldc, block_begin, block_end);
+            return;
+        }
+        if (c.usable) {
+            with_register_requantize_form(c, packed.output, [&](auto form) {
                 gemm_int8_blocks<ops, lane_epilogue<decltype(form)::value>>(packed, rows, m, out, ldc, block_begin,
                                                                             block_end);
             });

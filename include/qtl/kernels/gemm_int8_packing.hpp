@@ -238,7 +238,7 @@ inline gemm_int8_packed pack_gemm_int8(const gemm_int8_spec& s, gemm_int8_isa is
             p.shifts[col] = s.multipliers[col].shift;
         }
     }
-    // |accumulator + bias| stays within this (what the AVX2 one_rounding_doubled epilogue needs below 2^30).
+    // |accumulator + bias| stays within this (what the one_rounding_doubled epilogues need below 2^30).
     std::int64_t max_abs_bias = 0;
     for (const std::int32_t b : s.bias) max_abs_bias = std::max(max_abs_bias, std::abs(std::int64_t{b}));
     p.lane_requantize = make_register_requantize_constants(s.multipliers, s.n, padded_n, s.output.output_zero_point,

@@ -51,7 +51,7 @@
 // instructions per 8 lanes with the zero point, against 15.
 //
 // Where the caller bounds every |x| below 2^30 (an accumulator of K int8
-// products and a bias: |bias| + K * 255 * 128), AVX2 has a shorter way,
+// products and a bias: |bias| + K * 255 * 128), there is a shorter way,
 // one_rounding_doubled: with the product doubled, numerator and divisor of
 // the one_rounding floor doubled,
 //
@@ -69,6 +69,11 @@
 // instructions (two of them VBLENDVPD) and 8 constants: on AMD Zen 1 the AVX2
 // GEMM of 12544 x 16 -> 96 went 2016 -> 1904 us with it (its epilogue runs
 // per row and reloads the constants), where the logical form made it slower.
+// The 16-lane stage has the form too: 10 instructions per 16 lanes against
+// one_rounding's 12 and 5 constants against 6, the high words gathered by
+// one masked VPSHUFD.  AMD Zen 5, the GEMM and conv benchmarks with and
+// without it interleaved (medians of 3): the first layer 111-125 -> 94-118
+// us, 1x1 56x56x128 216-225 -> 196-218 us.
 
 #include <algorithm>
 #include <climits>
@@ -112,7 +117,7 @@ struct register_requantize_constants {
     std::vector<std::int64_t> logical_addend_even, logical_addend_odd;
     std::vector<std::int64_t> logical_addend_even_negative, logical_addend_odd_negative;
     std::vector<std::int32_t> logical_shift, logical_correction;
-    // The AVX2 one_rounding_doubled form: usable with one_rounding when the
+    // The one_rounding_doubled form (AVX2 and AVX-512): usable with one_rounding when the
     // caller's bound on |x| is below 2^30 and no multiplier is negative.  The
     // addends doubled: 2^31 + 2^(31+right) + zero_point * 2^(32+right).
     bool one_rounding_doubled = false;
@@ -120,8 +125,8 @@ struct register_requantize_constants {
 };
 
 // The steps a register stage runs: both roundings as gemmlowp does them (with
-// the left shift when some shift is > 0), or one_rounding (see the top), or,
-// AVX2 only, one_rounding_doubled (chosen by the kernels that use it, never by
+// the left shift when some shift is > 0), or one_rounding (see the top), or
+// one_rounding_doubled (chosen by the kernels that use it, never by
 // with_register_requantize_form).
 enum class register_requantize_form { two_roundings, two_roundings_left_shifts, one_rounding, one_rounding_doubled };
 
@@ -437,13 +442,14 @@ using form = register_requantize_form;
 // [col, col + 16), col even; `Form` as with_register_requantize_form picks it.
 template <form Form>
 class register_stage {
-    static constexpr bool one_rounding = Form == form::one_rounding;
+    static constexpr bool one_rounding = Form == form::one_rounding || Form == form::one_rounding_doubled;
 
 public:
     register_stage(const register_requantize_constants& c, const requantize_params& out) noexcept
         : multiplier_(c.multiplier.data()), multiplier_odd_(c.multiplier_odd.data()), left_(c.left.data()),
           right_(c.right.data()), mask_(c.mask.data()), half_(c.half.data()), addend_even_(c.addend_even.data()),
           addend_odd_(c.addend_odd.data()), shift_even_(c.shift_even.data()), shift_odd_(c.shift_odd.data()),
+          doubled_even_(c.doubled_addend_even.data()), doubled_odd_(c.doubled_addend_odd.data()),
           low_(_mm512_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
           high_(_mm512_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
           zero_point_(_mm512_set1_epi32(out.output_zero_point)),
@@ -490,6 +496,19 @@ public:
     // the zero point in the one_rounding form); the steps of the AVX2 stage,
     // the rounding carry added under a mask.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_doubled) {
+            // The AVX2 form on 16 lanes (see the top): 10 instructions, not 12,
+            // the high words gathered by one masked dword shuffle.
+            const __m512i x2 = _mm512_add_epi32(x, x);
+            const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x2, _mm512_loadu_si512(multiplier_ + col)),
+                                                  _mm512_loadu_si512(doubled_even_ + col / 2));
+            const __m512i odd =
+                _mm512_add_epi64(_mm512_mul_epi32(odd_lanes(x2), _mm512_loadu_si512(multiplier_odd_ + col)),
+                                 _mm512_loadu_si512(doubled_odd_ + col / 2));
+            const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
+            return _mm512_srav_epi32(_mm512_add_epi32(high_words, _mm512_srai_epi32(x2, 31)),
+                                     _mm512_loadu_si512(right_ + col));
+        }
         if constexpr (one_rounding) {
             const __m512i even = _mm512_mul_epi32(x, _mm512_loadu_si512(multiplier_ + col));
             const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_loadu_si512(multiplier_odd_ + col));
@@ -520,6 +539,9 @@ public:
     }
 
 private:
+    // Lanes 1, 1, 3, 3, ... (a 64-bit lane's high word, or the odd lanes where VPMULDQ reads).
+    static constexpr _MM_PERM_ENUM odd_lanes_control = static_cast<_MM_PERM_ENUM>(0xF5);
+    static __m512i odd_lanes(__m512i x) noexcept { return _mm512_shuffle_epi32(x, odd_lanes_control); }
     // Scaled lanes to bytes: saturating packs to int16, the zero point added
     // there (saturating), to int8, then the clamp.  Exact: a value a pack
     // saturates is beyond int8 on the same side after any int8 zero point.
@@ -547,6 +569,8 @@ private:
     const std::int64_t* addend_odd_;
     const std::int64_t* shift_even_;
     const std::int64_t* shift_odd_;
+    const std::int64_t* doubled_even_;
+    const std::int64_t* doubled_odd_;
     __m512i low_, high_, zero_point_;
     __m512i zero_point16_, min8_, max8_;  // narrow4's constants
 };
@@ -556,10 +580,12 @@ private:
 // tests): q = 0 through operator() and store_int8_lanes into `one`, q = 0, 1
 // through two_to_bytes into `two`, all four through four_to_bytes into
 // `four`; and all four through two_rows_to_bytes into `rows`, where vector q
-// has channels [col + (q % 2) * col_step, + 16).  Needs c.usable.
+// has channels [col + (q % 2) * col_step, + 16).  Needs c.usable; the stage
+// is the one with_register_requantize_form picks, or one_rounding_doubled
+// (`doubled`, needs c.one_rounding_doubled).
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_step, std::int8_t* one,
-                             std::int8_t* two, std::int8_t* four, std::int8_t* rows) noexcept {
+                             std::int8_t* two, std::int8_t* four, std::int8_t* rows, bool doubled = false) noexcept {
     const __m512i x[4] = {_mm512_loadu_si512(acc), _mm512_loadu_si512(acc + 16), _mm512_loadu_si512(acc + 32),
                           _mm512_loadu_si512(acc + 48)};
     const auto run = [&](const auto& stage) {
@@ -569,7 +595,10 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         _mm512_storeu_si512(four, stage.four_to_bytes(x, col, col_step));
         _mm512_storeu_si512(rows, stage.two_rows_to_bytes(x[0], x[1], x[2], x[3], col, col_step));
     };
-    with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
+    if (doubled)
+        run(register_stage<form::one_rounding_doubled>(c, out));
+    else
+        with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
 
 }  // namespace qtl::kernels::register_requantize_avx512
