@@ -135,13 +135,20 @@ class Run:
 
 
 def collect(data):
+    """Runs by name, and the names in the order the binaries register them
+    (family_index, renumbered across files by merge): with random interleaving
+    the entries come in a shuffled order.  Entries without one (LiteRT's)
+    follow, in the order they come."""
     runs = {}
-    order = []
+    first_seen = {}
+    family = {}
     for e in data["benchmarks"]:
         name = e.get("run_name") or e.get("name")
         if name not in runs:
             runs[name] = Run(name)
-            order.append(name)
+            first_seen[name] = len(first_seen)
+        if isinstance(e.get("family_index"), int):
+            family[name] = min(family.get(name, e["family_index"]), e["family_index"])
         run = runs[name]
         if e.get("error_occurred"):
             run.error = e.get("error_message", "error")
@@ -150,6 +157,7 @@ def collect(data):
                 run.medians = {k: v for k, v in e.items() if isinstance(v, (int, float))}
         else:
             run.iterations.append(e)
+    order = sorted(runs, key=lambda n: (family.get(n, float("inf")), first_seen[n]))
     return runs, order
 
 

@@ -89,8 +89,12 @@ parts=()
 for b in bench_fc bench_conv; do
   echo "bench: running $b"
   # OMP_NUM_THREADS: oneDNN's OpenMP runtime, one thread like the others.
+  # Random interleaving: the repetitions of every layer and backend run in a
+  # shuffled order, not one backend's all in a row, so that a burst of load
+  # on a shared machine spreads over qtl and the anchors alike (a later
+  # --benchmark_enable_random_interleaving=false turns it off).
   OMP_NUM_THREADS=1 "${pin[@]}" "$build/bench/$b" --benchmark_out="$build/$b.json" --benchmark_out_format=json \
-    --benchmark_counters_tabular=true "${bench_args[@]}"
+    --benchmark_counters_tabular=true --benchmark_enable_random_interleaving=true "${bench_args[@]}"
   parts+=("$build/$b.json")
 done
 
