@@ -150,25 +150,32 @@ inline void gemm_int8_pack_activations_avx512_vnni(const std::int8_t* a, std::si
 }
 
 // Double rounding with no INT32_MIN multiplier (every TFLite model's case):
-// bias, then the 16-lane register stage of register_requantize.hpp, about a
-// third of zmm_epilogue's instructions (which shapes with a short k, such as
-// a first conv layer or a 1x1 conv of 128 channels, spend most time in).
+// the bias as the accumulators' start, then the 16-lane register stage of
+// register_requantize.hpp, about a third of zmm_epilogue's instructions
+// (which shapes with a short k, such as a first conv layer or a 1x1 conv of
+// 128 channels, spend most time in).
 template <register_requantize_avx512::form Form>
 class lane_epilogue {
 public:
     explicit lane_epilogue(const gemm_int8_packed& p) noexcept
         : bias_(p.bias.data()), stage_(p.lane_requantize, p.output) {}
 
+    // The accumulators start from the bias (gemm_int8_tile), so the stores
+    // below requantize them as they come.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i initial(std::size_t col) const noexcept {
+        return _mm512_loadu_si512(bias_ + col);
+    }
+
     // Out of line, like zmm_epilogue::store.
     QTL_KERNELS_NOINLINE void store(__m512i acc, std::size_t col, std::int8_t* out, std::size_t count) const noexcept {
-        register_requantize_avx512::store_int8_lanes(requantized(acc, col), out, count);
+        register_requantize_avx512::store_int8_lanes(stage_(acc, col), out, count);
     }
 
     // Columns [col, col + count) from a (the first 16) and b, count in (16, 32]:
     // two independent chains per call, which the core overlaps.
     QTL_KERNELS_NOINLINE void store2(__m512i a, __m512i b, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
-        const __m512i bytes = stage_.two_to_bytes(biased(a, col), biased(b, col + 16), col, 16);
+        const __m512i bytes = stage_.two_to_bytes(a, b, col, 16);
         if (count == 32)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
         else
@@ -179,9 +186,7 @@ public:
     // out, b0, b1 to out + ldc, narrowed together.
     QTL_KERNELS_NOINLINE void store2_rows2(__m512i a0, __m512i a1, __m512i b0, __m512i b1, std::size_t col,
                                            std::int8_t* out, std::size_t ldc, std::size_t count) const noexcept {
-        const __m512i bytes =
-            stage_.two_rows_to_bytes(biased(a0, col), biased(a1, col + 16), biased(b0, col), biased(b1, col + 16), col,
-                                     16);
+        const __m512i bytes = stage_.two_rows_to_bytes(a0, a1, b0, b1, col, 16);
         if (count == 32 && ldc == 32) return _mm512_storeu_si512(out, bytes);
         if (count == 32) {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
@@ -197,7 +202,7 @@ public:
     // out + ldc, ..., narrowed together (one VPMOVDB per row was slow on Zen 5).
     QTL_KERNELS_NOINLINE void store_rows4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col,
                                           std::int8_t* out, std::size_t ldc, std::size_t count) const noexcept {
-        const __m512i x[4] = {biased(a, col), biased(b, col), biased(c, col), biased(d, col)};
+        const __m512i x[4] = {a, b, c, d};
         const __m512i bytes = stage_.four_to_bytes(x, col, 0);
         if (count == 16 && ldc == 16) return _mm512_storeu_si512(out, bytes);
         store_rows16(_mm512_castsi512_si128(bytes), out, count);
@@ -209,7 +214,7 @@ public:
     // The same for two rows.
     QTL_KERNELS_NOINLINE void store_rows2(__m512i a, __m512i b, std::size_t col, std::int8_t* out, std::size_t ldc,
                                           std::size_t count) const noexcept {
-        const __m512i bytes = stage_.two_to_bytes(biased(a, col), biased(b, col), col, 0);
+        const __m512i bytes = stage_.two_to_bytes(a, b, col, 0);
         store_rows16(_mm512_castsi512_si128(bytes), out, count);
         store_rows16(_mm512_extracti32x4_epi32(bytes, 1), out + ldc, count);
     }
@@ -218,7 +223,7 @@ public:
     QTL_KERNELS_NOINLINE void store4(__m512i a, __m512i b, __m512i c, __m512i d, std::size_t col, std::int8_t* out,
                                      std::size_t count) const noexcept {
         // Narrowed together (register_stage::four_to_bytes): 64 contiguous bytes.
-        const __m512i x[4] = {biased(a, col), biased(b, col + 16), biased(c, col + 32), biased(d, col + 48)};
+        const __m512i x[4] = {a, b, c, d};
         const __m512i bytes = stage_.four_to_bytes(x, col, 16);
         if (count == 64)
             _mm512_storeu_si512(out, bytes);
@@ -232,13 +237,6 @@ private:
             _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
         else
             _mm_mask_storeu_epi8(out, _cvtu32_mask16(static_cast<std::uint32_t>((1u << count) - 1)), bytes);
-    }
-    // Bias, then the stage: int32 lanes within int8.
-    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i requantized(__m512i acc, std::size_t col) const noexcept {
-        return stage_(biased(acc, col), col);
-    }
-    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i biased(__m512i acc, std::size_t col) const noexcept {
-        return _mm512_add_epi32(acc, _mm512_loadu_si512(bias_ + col));
     }
     const std::int32_t* bias_;
     register_requantize_avx512::register_stage<Form> stage_;

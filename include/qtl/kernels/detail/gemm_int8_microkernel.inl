@@ -40,6 +40,20 @@ struct spill_epilogue {
     }
 };
 
+// Where the epilogue has initial(col), the accumulators of columns [col,
+// col + lanes) start from it (the AVX-512 epilogue's bias: one add fewer per
+// vector in the epilogue, 72.7 -> 69.9 us on the first layer's GEMM, 12544 x
+// 27 -> 32, AMD Zen 5, the two kernels alternating in one process); else
+// from zero.  Called as (initial_accumulator<Ops>): no argument-dependent
+// lookup, which would also find the one of the ISA whose epilogue it is.
+template <class Ops, class Epilogue>
+typename Ops::vec initial_accumulator(const Epilogue& epilogue, std::size_t col) noexcept {
+    if constexpr (requires { epilogue.initial(col); })
+        return epilogue.initial(col);
+    else
+        return Ops::zero();
+}
+
 // Rows x Vectors accumulators: `Rows` activation rows (stride a_stride)
 // times `Vectors` vectors of one column block.  `cols` (>= 1) columns of the
 // block are real; the epilogue stores only those.
@@ -50,9 +64,11 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
     constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
     typename Ops::vec acc[Rows][Vectors];
 #pragma GCC unroll 16
-    for (int r = 0; r < Rows; ++r)
+    for (int v = 0; v < Vectors; ++v) {
+        const typename Ops::vec start = (initial_accumulator<Ops>)(epilogue, col + std::size_t(v) * lanes);
 #pragma GCC unroll 16
-        for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::zero();
+        for (int r = 0; r < Rows; ++r) acc[r][v] = start;
+    }
 
     for (std::size_t g = 0; g < k_groups; ++g) {
         const std::int8_t* wg = w + g * group_bytes;
@@ -160,7 +176,8 @@ void gemv_int8_block(const typename Ops::a_elem* a, const std::int8_t* w, std::s
 #pragma GCC unroll 16
     for (int u = 0; u < unroll; ++u)
 #pragma GCC unroll 16
-        for (int v = 0; v < Vectors; ++v) acc[u][v] = Ops::zero();
+        for (int v = 0; v < Vectors; ++v)
+            acc[u][v] = u == 0 ? (initial_accumulator<Ops>)(epilogue, col + std::size_t(v) * lanes) : Ops::zero();
 
     // k_groups is a multiple of unroll (zero groups padded by the packing).
     for (std::size_t g = 0; g < k_groups; g += unroll) {
