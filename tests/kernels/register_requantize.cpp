@@ -52,6 +52,15 @@ std::vector<std::int32_t> edge_accumulators() {
     return values;
 }
 
+// The one_rounding_doubled form's bound on |x|, and the edge values, those
+// beyond it moved to it.
+constexpr std::int32_t doubled_bound = (1 << 30) - 1;
+std::vector<std::int32_t> doubled_form_accumulators() {
+    std::vector<std::int32_t> values = edge_accumulators();
+    for (std::int32_t& v : values) v = std::clamp(v, -doubled_bound, doubled_bound);
+    return values;
+}
+
 // 16 lanes' multipliers with `shift`, but lane 7 (m 0, shift 0) and lane 12 (the opposite shift).
 std::vector<qtl::quantized_multiplier> lane_multipliers(int shift) {
     constexpr std::int32_t hi = int32_hi;
@@ -202,16 +211,13 @@ TEST_CASE("register_requantize: when the AVX2 one_rounding_doubled form applies,
 
 TEST_CASE("register_requantize: the AVX2 one_rounding_doubled stage equals gemmlowp where |x| < 2^30") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
-    // The edge values, those beyond the form's bound moved to it.
-    constexpr std::int32_t bound = (1 << 30) - 1;
-    std::vector<std::int32_t> values = edge_accumulators();
-    for (std::int32_t& v : values) v = std::clamp(v, -bound, bound);
+    const std::vector<std::int32_t> values = doubled_form_accumulators();
     std::size_t checked = 0, wrong = 0;
     for (const qtl::requantize_params out : output_params)
         for (int shift = -23; shift <= -1; ++shift) {
             std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);  // 0 in lanes 7 and 14
             for (auto& qm : qms) qm.shift = shift;
-            const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point, bound);
+            const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point, doubled_bound);
             REQUIRE(c.one_rounding_doubled);
             for (std::size_t i = 0; i < values.size(); i += 8)
                 for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
@@ -332,9 +338,7 @@ TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled stage equals ge
         MESSAGE("no AVX-512BW on this CPU: the 16-lane doubled stage is not run");
         return;
     }
-    constexpr std::int32_t bound = (1 << 30) - 1;
-    std::vector<std::int32_t> values = edge_accumulators();
-    for (std::int32_t& v : values) v = std::clamp(v, -bound, bound);
+    const std::vector<std::int32_t> values = doubled_form_accumulators();
     std::size_t checked = 0, wrong = 0;
     for (const qtl::requantize_params out : output_params)
         for (int shift = -23; shift <= -1; ++shift) {
@@ -342,7 +346,7 @@ TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled stage equals ge
             std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift), qms;
             for (auto& qm : sixteen) qm.shift = shift;
             for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
-            const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point, bound);
+            const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point, doubled_bound);
             REQUIRE(c.one_rounding_doubled);
             for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})
                 for (std::size_t start = 0; start < values.size(); ++start) {
