@@ -214,7 +214,7 @@ bool with_lane_epilogue(const gemm_int8_packed& packed, Body&& body) {
         // kernel, loading them once for 4 pixels, gains.  one_rounding_doubled
         // loads as many constants as two_roundings and runs fewer instructions:
         // on Zen 1, 12544x16 -> 96 2016 -> 1904 us, the first layer 984 -> 944 us.
-        if (c.one_rounding_doubled && c.zero_point == packed.output.output_zero_point)
+        if (one_rounding_doubled_applies(c, packed.output))
             body(static_cast<lane_epilogue<register_requantize_form::one_rounding_doubled>*>(nullptr));
         else if (c.left_shifts)
             body(static_cast<lane_epilogue<register_requantize_form::two_roundings_left_shifts>*>(nullptr));

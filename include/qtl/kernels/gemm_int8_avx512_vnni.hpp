@@ -248,7 +248,7 @@ void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a,
     const auto* rows = static_cast<const std::uint8_t*>(a);
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         const register_requantize_constants& c = packed.lane_requantize;
-        if (c.one_rounding_doubled && c.zero_point == packed.output.output_zero_point) {
+        if (one_rounding_doubled_applies(c, packed.output)) {
             // The doubled form where the accumulators allow it (|acc + bias| < 2^30).
             using doubled = lane_epilogue<register_requantize_avx512::form::one_rounding_doubled>;
             gemm_int8_blocks<ops, doubled>(packed, rows, m, out, ldc, block_begin, block_end);

@@ -152,6 +152,13 @@ void with_register_requantize_form(const register_requantize_constants& c, const
         f(std::integral_constant<form, form::two_roundings>{});
 }
 
+// Whether a kernel may run the one_rounding_doubled form with these
+// constants for output `out` (their zero point is in its addends).
+inline bool one_rounding_doubled_applies(const register_requantize_constants& c,
+                                         const requantize_params& out) noexcept {
+    return c.one_rounding_doubled && c.zero_point == out.output_zero_point;
+}
+
 // `multipliers` holds 1 (per-tensor) or `lanes_used` values, shifts in
 // [-31, 30]; `lanes_padded` is even; `zero_point` is the output's (in
 // [-128, 127] for the one_rounding form); `max_abs_input` bounds |x| of every
