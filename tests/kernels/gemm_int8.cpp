@@ -320,6 +320,43 @@ TEST_CASE("gemm_int8: every path == the formula with biases at the doubled epilo
     }
 }
 
+// The AVX-512 VNNI kernel requantizes each full 6 x 64 tile inside the next
+// full tile's k loop, once the tiles have 24 k-groups or more (k > 92): one
+// vector every k_groups / 24 groups.  Around that threshold, at strides 1 to
+// 3, with full tiles mixed with row and column tails (m % 6, n % 64), row
+// chunks and threads, the pending tile must land where it belongs.
+TEST_CASE("gemm_int8: every path == the formula where tiles requantize inside the next tile's k loop") {
+    std::mt19937 rng(424242);
+    const std::vector<path> paths = runnable_paths();
+    int mismatches = 0;
+    for (std::size_t k : {92, 93, 96, 191, 192, 290}) {
+        for (std::size_t m : {6, 7, 12, 13, 25}) {
+            for (std::size_t n : {64, 128, 130}) {
+                const bool strided = (m + n) % 2 == 1;
+                const gemm_case c = random_case<double_rounding>(rng, m, n, k, true, strided);
+                const auto expected = reference_gemm<double_rounding>(c);
+                for (const path& pth : paths) {
+                    const long diff = first_difference(run_path<double_rounding>(pth, c), expected);
+                    if (diff >= 0) {
+                        ++mismatches;
+                        MESSAGE(pth.name(), " M=", m, " N=", n, " K=", k, strided ? " strided" : "",
+                                ": first difference at byte ", diff);
+                    }
+                }
+            }
+        }
+    }
+    CHECK(mismatches == 0);
+    // 400 rows of K = 130: four chunks of rows (each leaves a tile pending
+    // for the next), the last ragged; 2 and 3 threads split 192 columns.
+    const gemm_case c = random_case<double_rounding>(rng, 400, 192, 130, true, true);
+    const auto expected = reference_gemm<double_rounding>(c);
+    for (const path& pth : paths) {
+        CAPTURE(pth.name());
+        for (unsigned threads : {1u, 2u, 3u}) CHECK(run_path<double_rounding>(pth, c, threads) == expected);
+    }
+}
+
 TEST_CASE("gemm_int8: threads give the same bytes") {
     std::mt19937 rng(99);
     // 9 rows: one chunk of rows; 601 rows of K = 70: several chunks (about 32 KiB of rows each), the last ragged.

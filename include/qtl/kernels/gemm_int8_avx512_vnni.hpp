@@ -231,6 +231,15 @@ public:
             _mm512_mask_storeu_epi8(out, _cvtu64_mask64((std::uint64_t{1} << count) - 1), bytes);
     }
 
+    // The deferred requantization (gemm_int8_tile_deferring): one vector
+    // scaled in place, and a row's four scaled vectors to 64 bytes.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void scale(__m512i& x, std::size_t col) const noexcept {
+        x = stage_.scaled(x, col);
+    }
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled4(const __m512i (&x)[4], std::int8_t* out) const noexcept {
+        _mm512_storeu_si512(out, stage_.scaled_to_bytes(x));
+    }
+
 private:
     static void store_rows16(__m128i bytes, std::int8_t* out, std::size_t count) noexcept {
         if (count == 16)

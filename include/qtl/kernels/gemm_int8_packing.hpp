@@ -56,6 +56,15 @@
 #define QTL_KERNELS_NOINLINE
 #endif
 
+// Forces a helper into its caller (a kernel's k step: a call would spill the accumulators).
+#if defined(__GNUC__) || defined(__clang__)
+#define QTL_KERNELS_ALWAYS_INLINE __attribute__((always_inline)) inline
+#elif defined(_MSC_VER)
+#define QTL_KERNELS_ALWAYS_INLINE __forceinline
+#else
+#define QTL_KERNELS_ALWAYS_INLINE inline
+#endif
+
 namespace qtl::kernels {
 
 // The micro-kernel a packing is made for.  Each has its own layout geometry.

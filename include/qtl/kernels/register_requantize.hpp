@@ -499,6 +499,11 @@ public:
         return narrow4(scaled(a0, col), scaled(a1, col + col_step), scaled(b0, col), scaled(b1, col + col_step));
     }
 
+    // four_to_bytes of vectors scaled already (scaled(x[q], ...)).
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled_to_bytes(const __m512i (&s)[4]) const noexcept {
+        return narrow4(s[0], s[1], s[2], s[3]);
+    }
+
     // multiply_by_quantized_multiplier<double_rounding>, lane by lane (plus
     // the zero point in the one_rounding form); the steps of the AVX2 stage,
     // the rounding carry added under a mask.

@@ -54,41 +54,53 @@ typename Ops::vec initial_accumulator(const Epilogue& epilogue, std::size_t col)
         return Ops::zero();
 }
 
+// A tile's accumulators, each vector of columns started from initial_accumulator.
+template <class Ops, int Rows, int Vectors, class Epilogue>
+QTL_KERNELS_ALWAYS_INLINE void gemm_int8_start_tile(typename Ops::vec (&acc)[Rows][Vectors], const Epilogue& epilogue,
+                                                    std::size_t col) noexcept {
+#pragma GCC unroll 16
+    for (int v = 0; v < Vectors; ++v) {
+        const typename Ops::vec start = (initial_accumulator<Ops>)(epilogue, col + std::size_t(v) * Ops::lanes);
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) acc[r][v] = start;
+    }
+}
+
+// K-group g of a tile: Vectors weight vectors times Rows broadcast activations.
+template <class Ops, int Rows, int Vectors>
+QTL_KERNELS_ALWAYS_INLINE void gemm_int8_k_step(typename Ops::vec (&acc)[Rows][Vectors], const typename Ops::a_elem* a,
+                                                std::size_t a_stride, const std::int8_t* w, std::size_t g) noexcept {
+    constexpr int lanes = Ops::lanes, kgroup = Ops::kgroup;
+    constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
+    const std::int8_t* wg = w + g * group_bytes;
+    typename Ops::wvec wv[Vectors];
+#pragma GCC unroll 16
+    for (int v = 0; v < Vectors; ++v) {
+        wv[v] = Ops::load_weights(wg + v * lanes * kgroup);
+        // One load for the Rows dot products: GCC would fold the load into
+        // each VPDPBUSD (it takes a memory operand), Rows loads of the same
+        // vector, and the loads rather than the multipliers would bound the
+        // loop (0.62 -> 0.82 of the zmm peak on fc_64x1024x4096).
+        if constexpr (requires { Ops::keep_in_register(wv[v]); }) Ops::keep_in_register(wv[v]);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+        const typename Ops::bvec b = Ops::broadcast(a + r * a_stride + g * kgroup);
+#pragma GCC unroll 16
+        for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::dot(acc[r][v], b, wv[v]);
+    }
+}
+
 // Rows x Vectors accumulators: `Rows` activation rows (stride a_stride)
 // times `Vectors` vectors of one column block.  `cols` (>= 1) columns of the
 // block are real; the epilogue stores only those.
 template <class Ops, int Rows, int Vectors, class Epilogue>
 void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const std::int8_t* w, std::size_t k_groups,
                     const Epilogue& epilogue, std::size_t col, std::size_t cols, std::int8_t* out, std::size_t ldc) {
-    constexpr int lanes = Ops::lanes, kgroup = Ops::kgroup;
-    constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
+    constexpr int lanes = Ops::lanes;
     typename Ops::vec acc[Rows][Vectors];
-#pragma GCC unroll 16
-    for (int v = 0; v < Vectors; ++v) {
-        const typename Ops::vec start = (initial_accumulator<Ops>)(epilogue, col + std::size_t(v) * lanes);
-#pragma GCC unroll 16
-        for (int r = 0; r < Rows; ++r) acc[r][v] = start;
-    }
-
-    for (std::size_t g = 0; g < k_groups; ++g) {
-        const std::int8_t* wg = w + g * group_bytes;
-        typename Ops::wvec wv[Vectors];
-#pragma GCC unroll 16
-        for (int v = 0; v < Vectors; ++v) {
-            wv[v] = Ops::load_weights(wg + v * lanes * kgroup);
-            // One load for the Rows dot products: GCC would fold the load into
-            // each VPDPBUSD (it takes a memory operand), Rows loads of the same
-            // vector, and the loads rather than the multipliers would bound the
-            // loop (0.62 -> 0.82 of the zmm peak on fc_64x1024x4096).
-            if constexpr (requires { Ops::keep_in_register(wv[v]); }) Ops::keep_in_register(wv[v]);
-        }
-#pragma GCC unroll 16
-        for (int r = 0; r < Rows; ++r) {
-            const typename Ops::bvec b = Ops::broadcast(a + r * a_stride + g * kgroup);
-#pragma GCC unroll 16
-            for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::dot(acc[r][v], b, wv[v]);
-        }
-    }
+    (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
+    for (std::size_t g = 0; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g);
 
     // Unrolled too: an accumulator indexed at run time would keep the whole
     // array in memory, and the compiler would shuffle it through the k loop.
@@ -161,6 +173,91 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
 #pragma GCC unroll 16
         for (; r < Rows; ++r) epilogue.store(acc[r][v], col + first, out + r * ldc + first, count);
     }
+}
+
+// Deferred requantization.  After a tile's k loop its requantization is a
+// burst of shifts, shuffles and multiplies with long dependency chains, which
+// the core cannot overlap with the next tile's k loop: that one keeps the
+// multiply ports busy from its first instruction.  Where the epilogue can
+// scale one vector and narrow a row of scaled vectors on their own (AVX-512
+// lane_epilogue: scale, store_scaled4), a full tile (tile_rows x 4 vectors,
+// every column real) leaves its accumulators here instead, and the next full
+// tile requantizes them inside its k loop, one vector every k_groups / 24
+// k-groups, where they fill the ports the dot products leave idle.  Measured
+// on AMD Zen 5 in one process (the GEMM alone, fastest of 20, alternating):
+// 3136 x 128 -> 128 182 -> 155 us, 384 x 768 -> 768 578 -> 545 us.
+template <class Ops>
+struct gemm_int8_deferred_tile {
+    static constexpr int rows = Ops::tile_rows, vectors = Ops::block_vectors;
+    static constexpr int vector_count = rows * vectors;
+    alignas(64) typename Ops::vec acc[rows][vectors];
+    std::int8_t* out = nullptr;  // row r of the tile at out + r * ldc
+    std::size_t col = 0, ldc = 0;
+    bool pending = false;
+};
+
+template <class Ops, class Epilogue>
+concept gemm_int8_deferring_epilogue =
+    Ops::block_vectors == 4 && requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&row)[4],
+                                        std::int8_t* out) {
+        e.scale(x, std::size_t{});
+        e.store_scaled4(row, out);
+    };
+
+// Requantizes the pending tile's row r (its four vectors, then the narrow).
+template <class Ops, class Epilogue>
+QTL_KERNELS_ALWAYS_INLINE void gemm_int8_finish_deferred_row(gemm_int8_deferred_tile<Ops>& d, const Epilogue& epilogue,
+                                                             int r) noexcept {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) epilogue.scale(d.acc[r][v], d.col + std::size_t(v) * Ops::lanes);
+    epilogue.store_scaled4(d.acc[r], d.out + std::size_t(r) * d.ldc);
+}
+
+template <class Ops, class Epilogue>
+QTL_KERNELS_NOINLINE void gemm_int8_finish_deferred(gemm_int8_deferred_tile<Ops>& d, const Epilogue& epilogue) noexcept {
+    if (!d.pending) return;
+    for (int r = 0; r < d.rows; ++r) gemm_int8_finish_deferred_row(d, epilogue, r);
+    d.pending = false;
+}
+
+// A full tile (k_groups >= vector_count) whose k loop requantizes the pending
+// tile, `Stride` k-groups per vector (0: k_groups / vector_count, at run
+// time), and which leaves its own accumulators pending.  Stride 1 (k_groups
+// in [24, 48): a 1x1 conv of 96-191 channels) has its own copy: with the run
+// time count GCC schedules it worse (3136 x 128 -> 128: 155 -> 167 us).
+template <class Ops, class Epilogue, int Stride>
+QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const typename Ops::a_elem* a, std::size_t a_stride,
+                                                   const std::int8_t* w, std::size_t k_groups, const Epilogue& epilogue,
+                                                   std::size_t col, std::int8_t* out, std::size_t ldc,
+                                                   gemm_int8_deferred_tile<Ops>& d) noexcept {
+    constexpr int Rows = gemm_int8_deferred_tile<Ops>::rows, Vectors = 4;
+    typename Ops::vec acc[Rows][Vectors];
+    (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
+    std::size_t g = 0;
+    if (d.pending) {
+        const std::size_t stride = Stride > 0 ? std::size_t{Stride} : k_groups / d.vector_count;
+        for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) {
+                if constexpr (Stride == 1)
+                    gemm_int8_k_step<Ops>(acc, a, a_stride, w, g++);
+                else
+                    for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g++);
+                epilogue.scale(d.acc[r][v], d.col + std::size_t(v) * Ops::lanes);
+            }
+            epilogue.store_scaled4(d.acc[r], d.out + std::size_t(r) * d.ldc);
+        }
+    }
+    for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g);
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) d.acc[r][v] = acc[r][v];
+    }
+    d.out = out;
+    d.col = col;
+    d.ldc = ldc;
+    d.pending = true;
 }
 
 // One row (batch-1 FC): `gemv_unroll` k-groups in flight, each with its own
@@ -255,6 +352,10 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
     // The tiles stop at the last k-group holding a real k (the one-row kernel
     // needs the packing's padding to a multiple of its unroll; they do not).
     const std::size_t tile_k_groups = (packed.k + Ops::kgroup - 1) / Ops::kgroup;
+    // Full tiles defer their requantization where the epilogue can (see gemm_int8_deferred_tile).
+    constexpr bool deferring = gemm_int8_deferring_epilogue<Ops, Epilogue>;
+    gemm_int8_deferred_tile<Ops> deferred;
+    const std::size_t defer_stride = deferring ? tile_k_groups / deferred.vector_count : 0;
     for (std::size_t block = block_begin; block < block_end; ++block) {
         const std::size_t col = block * block_columns;
         const std::size_t cols = std::min(block_columns, packed.n - col);
@@ -266,8 +367,18 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
         }
         for (std::size_t row = 0; row < m; row += Ops::tile_rows) {
             const std::size_t rows = std::min<std::size_t>(Ops::tile_rows, m - row);
+            if constexpr (deferring) {
+                if (defer_stride > 0 && rows == Ops::tile_rows && cols == block_columns) {
+                    (defer_stride == 1 ? gemm_int8_tile_deferring<Ops, Epilogue, 1>
+                                       : gemm_int8_tile_deferring<Ops, Epilogue, 0>)(
+                        a + row * a_stride, a_stride, w, tile_k_groups, epilogue, col, out + row * ldc + col, ldc,
+                        deferred);
+                    continue;
+                }
+            }
             tiles[(rows - 1) * Ops::block_vectors + (vectors - 1)](a + row * a_stride, a_stride, w, tile_k_groups,
                                                                    epilogue, col, cols, out + row * ldc + col, ldc);
         }
     }
+    if constexpr (deferring) (gemm_int8_finish_deferred<Ops>)(deferred, epilogue);
 }
