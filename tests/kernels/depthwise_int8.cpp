@@ -160,9 +160,7 @@ std::vector<std::int8_t> naive(const dw_problem& p) {
 
 // Every kernel this machine runs, and every kernel's portable replay.
 template <class Policy = qtl::double_rounding>
-void check_all_kernels(const dw_case& c) {
-    CAPTURE(describe(c));
-    const dw_problem p = make_problem(c);
+void check_all_kernels(const dw_problem& p) {
     const std::vector<std::int8_t> expected = naive<Policy>(p);
     for (depthwise_int8_isa isa : qtl::kernels::all_depthwise_int8_isas) {
         CAPTURE(qtl::kernels::to_string(isa));
@@ -176,6 +174,12 @@ void check_all_kernels(const dw_case& c) {
             CHECK(out == expected);
         }
     }
+}
+
+template <class Policy = qtl::double_rounding>
+void check_all_kernels(const dw_case& c) {
+    CAPTURE(describe(c));
+    check_all_kernels<Policy>(make_problem(c));
 }
 
 }  // namespace
@@ -557,6 +561,34 @@ TEST_CASE("depthwise_int8: batch 2, clamps, one-pixel and filter-wider-than-imag
     narrow.sw = 2;
     narrow.seed = 14;
     check_all_kernels(narrow);  // every output pixel is a border pixel
+}
+
+TEST_CASE("depthwise_int8: the AVX-512 VNNI in-register forms: one_rounding_doubled while |acc + bias| < 2^30") {
+    // A 3x3 output sums 9 products of |x - zp| <= 255 and |w| <= 128:
+    // |acc + bias| <= |bias| + 9 * 255 * 128 = |bias| + 293760.
+    constexpr std::int32_t last_doubled_bias = (1 << 30) - 293760 - 1;
+    for (bool rows_a_pass : {false, true})   // block quads; quad rows, several rows a pass (dilation 2)
+        for (int bias_step : {-1, 0, 1}) {  // at the bound: doubled, doubled, one_rounding
+            dw_case c;
+            c.height = 9;
+            c.width = 11;
+            c.channels = 40;
+            c.dw = rows_a_pass ? 2 : 1;
+            c.in_zp = -128;  // x - zp up to 255
+            c.max_shift = -1;
+            c.seed = 40 + unsigned(bias_step + 1) + (rows_a_pass ? 3u : 0u);
+            CAPTURE(describe(c));
+            CAPTURE(bias_step);
+            dw_problem p = make_problem(c);
+            p.bias[3] = bias_step < 0 ? -last_doubled_bias : last_doubled_bias + std::max(bias_step, 0);
+            if (bias_step < 0) p.bias[5] = last_doubled_bias;
+            const auto packed = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512_vnni);
+            CHECK(packed.lane_requantize.one_rounding == true);
+            CHECK(packed.lane_requantize.one_rounding_doubled == (bias_step <= 0));
+            CHECK(packed.block_quads == !rows_a_pass);
+            CHECK(packed.rows_per_pass == 4);
+            check_all_kernels(p);
+        }
 }
 
 TEST_CASE("depthwise_int8: int32 sums wrap like the reference's") {

@@ -422,8 +422,13 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
             p.shifts[o] = s.multipliers[o].shift;
         }
     }
-    p.lane_requantize =
-        make_register_requantize_constants(s.multipliers, oc, p.channels_padded, s.output.output_zero_point);
+    // |accumulator + bias| stays within this: KH x KW products an output
+    // (what the AVX-512 VNNI kernel's one_rounding_doubled epilogue needs below 2^30).
+    std::int64_t max_abs_bias = 0;
+    for (const std::int32_t b : s.bias) max_abs_bias = std::max(max_abs_bias, std::abs(std::int64_t{b}));
+    p.lane_requantize = make_register_requantize_constants(
+        s.multipliers, oc, p.channels_padded, s.output.output_zero_point,
+        accumulator_bound(max_abs_bias, std::size_t(s.kernel_height) * std::size_t(s.kernel_width)));
     // Several rows a pass and block quads need the in-register epilogue.
     const bool vnni_3x3 = isa == depthwise_int8_isa::avx512_vnni && s.kernel_height == 3 && s.kernel_width <= 4 &&
                           s.dilation_height == 1 && p.lane_requantize.usable;
@@ -1150,6 +1155,18 @@ QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw,avx512vl,avx512vnni")
 
 namespace qtl::kernels::depthwise_avx512_vnni {
 
+// The in-register form: one_rounding_doubled where the packing's bound on
+// |accumulator + bias| allows it (10 instructions per 16 lanes before the
+// narrow, against 12 for one_rounding), else the one c and out allow.
+template <class F>
+void with_lane_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
+    using form = register_requantize_form;
+    if (one_rounding_doubled_applies(c, out))
+        f(std::integral_constant<form, form::one_rounding_doubled>{});
+    else
+        with_register_requantize_form(c, out, f);
+}
+
 // n quads (a[i], b[i], c[i], d[i]) + 128 at q[4i .. 4i + 3]: bytes
 // interleaved, then words, which gives quads in order within each 128-bit
 // lane; the lanes are put in order last.
@@ -1450,7 +1467,7 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
             using register_requantize_avx512::register_stage;
-            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
+            with_lane_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 using epilogue = depthwise_avx512bw::register_epilogue<f>;
                 const register_stage<f> stage(p.lane_requantize, p.output);
@@ -1506,7 +1523,7 @@ void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* 
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.rows_per_pass > 1) {  // packed only where lane_requantize.usable: every row in registers
             using register_requantize_avx512::register_stage;
-            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
+            with_lane_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 using epilogue = depthwise_avx512bw::register_epilogue<f>;
                 const register_stage<f> stage(p.lane_requantize, p.output);
