@@ -442,24 +442,26 @@ TEST_CASE("depthwise_int8: block quads (AVX-512 VNNI, 3x3 strides 1 and 2): the 
                 check_all_kernels<qtl::single_rounding>(e);
             }
     // 32 channels convert two blocks a step where four pixels of both rows
-    // are inside: every width from 1 to 13 (pairs, a lone block at the
-    // right, borders on either side), both paddings, both strides.
-    for (int width = 1; width <= 13; ++width)
-        for (bool same : {true, false})
-            for (int stride : {1, 2}) {
-                if (!same && width < 3) continue;
-                dw_case e;
-                e.height = 6 + width % 3;
-                e.width = width;
-                e.channels = 32;
-                e.sh = e.sw = stride;
-                e.same = same;
-                e.in_zp = width * 23 % 256 - 128;
-                e.out_zp = 3;
-                e.max_shift = -1;
-                e.seed = ++seed;
-                check_all_kernels(e);
-            }
+    // are inside, 64 and 128 a block at a time straight from the rows: every
+    // width from 1 to 13 (pairs, a lone block at the right, borders on
+    // either side), both paddings, both strides.
+    for (int channels : {32, 64, 128})
+        for (int width = 1; width <= 13; ++width)
+            for (bool same : {true, false})
+                for (int stride : {1, 2}) {
+                    if (!same && width < 3) continue;
+                    dw_case e;
+                    e.height = 6 + width % 3;
+                    e.width = width;
+                    e.channels = channels;
+                    e.sh = e.sw = stride;
+                    e.same = same;
+                    e.in_zp = width * 23 % 256 - 128;
+                    e.out_zp = 3;
+                    e.max_shift = -1;
+                    e.seed = ++seed;
+                    check_all_kernels(e);
+                }
     dw_case wrap = c;
     wrap.extreme_bias = true;
     wrap.in_zp = -128;
