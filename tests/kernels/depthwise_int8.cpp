@@ -15,7 +15,7 @@
 #include "qtl/ops/reference/depthwise_conv_2d.hpp"
 
 // kernels/depthwise_int8: every kernel this CPU runs, and the portable replay
-// of every kernel's layout (AVX-512BW's pair rows and AVX-512 VNNI's quad
+// of every kernel's layout (AVX-512BW's pair rows and the VNNI kernels' quad
 // rows included), equal a plain loop written
 // here (TFLite's reference DepthwiseConvPerChannel: skipped padded taps,
 // int32 sums wrapping, qtl::requantize) byte for byte, on random data over
@@ -234,6 +234,18 @@ TEST_CASE("depthwise_int8: the packing's geometry") {
         for (int kx = 0; kx < 5; ++kx) sum += p.weights[std::size_t(ky * 5 + kx) * 34 + 9];
     CHECK(vnni.quad_bias[9] == p.bias[9] - (p.spec.input_zero_point + 128) * sum);
     CHECK(vnni.quad_bias[40] == 0);       // channel padding
+
+    // AVX-VNNI: the same quads, 8 channels a vector.
+    const auto ymm = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx_vnni);
+    CHECK(ymm.quads);
+    CHECK(ymm.lanes == 8);
+    CHECK(ymm.channels_padded == 40);
+    CHECK(ymm.kernel_quads == 2);
+    CHECK(ymm.quad_row_pixels == 17);
+    // Weight (ky 1, kx 3) of output channel 9: tile 1, lane 1, quad 0, fourth of the quad.
+    CHECK(ymm.quad_weights[(((1 * 3 + 1) * 2 + 0) * 8 + 1) * 4 + 3] == p.weights[(1 * 5 + 3) * 34 + 9]);
+    CHECK(ymm.quad_bias[9] == vnni.quad_bias[9]);
+    CHECK(ymm.quad_bias[34] == 0);  // channel padding
 }
 
 TEST_CASE("depthwise_int8: 3x3 stride 1 SAME, channel counts across the vector tails") {
@@ -251,11 +263,12 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI quad rows, 3
     // Horizontal dilation 2 keeps these 3x3 filters on quad rows (block quads take dilation 1: the next test case).
     dw_case c;  // 7 x 9, 3x3 SAME: 7 output rows
     c.dw = 2;
-    const auto geometry = [&] {
-        const auto packed = qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512_vnni);
+    const auto geometry = [&](depthwise_int8_isa isa = depthwise_int8_isa::avx512_vnni) {
+        const auto packed = qtl::kernels::pack_depthwise_int8(make_problem(c).spec, isa);
         return std::pair{packed.rows_per_pass, packed.ring_rows()};
     };
     CHECK(geometry() == std::pair{4, std::size_t{6}});  // a pass reads rows oy - 1 .. oy + 4
+    CHECK(geometry(depthwise_int8_isa::avx_vnni) == std::pair{2, std::size_t{4}});  // 16 ymm registers: 2 rows
     c.kw = 4;
     CHECK(geometry() == std::pair{4, std::size_t{6}});  // one quad a filter row
     c.kw = 3;
@@ -264,6 +277,7 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI quad rows, 3
     c.height = 7;
     c.sh = 2;  // 4 output rows
     CHECK(geometry() == std::pair{4, std::size_t{9}});  // rows 2 oy - 1 + [0, 9)
+    CHECK(geometry(depthwise_int8_isa::avx_vnni) == std::pair{2, std::size_t{5}});
     c.sh = 3;
     CHECK(geometry() == std::pair{1, std::size_t{3}});
     c.sh = 1;
@@ -273,8 +287,14 @@ TEST_CASE("depthwise_int8: several output rows a pass (AVX-512 VNNI quad rows, 3
     c.kh = 5;
     CHECK(geometry().first == 1);
     c.kh = 3;
+    c.dw = 1;  // block quads are AVX-512 VNNI's; AVX-VNNI keeps horizontal quads, 2 rows a pass
+    CHECK(qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512_vnni).block_quads);
+    CHECK_FALSE(qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx_vnni).block_quads);
+    CHECK(geometry(depthwise_int8_isa::avx_vnni).first == 2);
+    c.dw = 2;
     c.saturating_multiplier = true;  // no in-register epilogue: rows one at a time
     CHECK(geometry().first == 1);
+    CHECK(geometry(depthwise_int8_isa::avx_vnni).first == 1);
     CHECK(qtl::kernels::pack_depthwise_int8(make_problem(c).spec, depthwise_int8_isa::avx512bw).rows_per_pass == 1);
 
     // Every count of rows in the last pass, passes whose rows are partly
@@ -584,7 +604,7 @@ TEST_CASE("depthwise_int8: batch 2, clamps, one-pixel and filter-wider-than-imag
     check_all_kernels(narrow);  // every output pixel is a border pixel
 }
 
-TEST_CASE("depthwise_int8: the AVX-512 VNNI in-register forms: one_rounding_doubled while |acc + bias| < 2^30") {
+TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_doubled while |acc + bias| < 2^30") {
     // A 3x3 output sums 9 products of |x - zp| <= 255 and |w| <= 128:
     // |acc + bias| <= |bias| + 9 * 255 * 128 = |bias| + 293760.
     constexpr std::int32_t last_doubled_bias = (1 << 30) - 293760 - 1;
@@ -608,6 +628,8 @@ TEST_CASE("depthwise_int8: the AVX-512 VNNI in-register forms: one_rounding_doub
             CHECK(packed.lane_requantize.one_rounding_doubled == (bias_step <= 0));
             CHECK(packed.block_quads == !rows_a_pass);
             CHECK(packed.rows_per_pass == 4);
+            // AVX-VNNI: horizontal quads, 2 rows a pass (the doubled form on the AVX2 stage).
+            CHECK(qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx_vnni).rows_per_pass == 2);
             check_all_kernels(p);
         }
 }
@@ -717,7 +739,8 @@ TEST_CASE("depthwise_int8: bad specs and calls throw qtl::error") {
     CHECK_THROWS_AS(qtl::kernels::depthwise_int8(packed, nullptr, out.data()), qtl::error);
     CHECK_THROWS_AS(qtl::kernels::depthwise_int8(qtl::kernels::depthwise_int8_packed{}, p.input.data(), out.data()),
                     qtl::error);
-    for (const depthwise_int8_isa isa : {depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx512_vnni})
+    for (const depthwise_int8_isa isa :
+         {depthwise_int8_isa::avx_vnni, depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx512_vnni})
         if (!qtl::kernels::depthwise_int8_isa_supported(isa)) {
             const auto zmm = qtl::kernels::pack_depthwise_int8(p.spec, isa);
             CHECK_THROWS_AS(qtl::kernels::depthwise_int8(zmm, p.input.data(), out.data()), qtl::error);

@@ -57,9 +57,15 @@
 // (depthwise_int8_packed::block_quads; 1.03-1.21x at stride 1 and 1.16-1.35x
 // at stride 2 on Zen 5).
 //
-// Kernels: AVX-512 VNNI, AVX-512BW, AVX2 (compiled in GCC/clang target
-// regions, picked at run time by CPUID like kernels/gemm_int8.hpp) and a
-// portable one.  The portable code takes its vector width and layout from
+// AVX-VNNI (VEX VPDPBUSD on ymm: Alder Lake and later Intel cores, Zen 5)
+// runs the same quad rows 8 channels a vector (kernels/detail/
+// depthwise_quad_rows.inl holds the loops both compile), at most 2 rows a
+// pass and no block quads: 1.3-1.7x the AVX2 kernel and 1.2-1.3x the
+// AVX-512BW one on Zen 5.
+//
+// Kernels: AVX-512 VNNI, AVX-VNNI, AVX-512BW, AVX2 (compiled in GCC/clang
+// target regions, picked at run time by CPUID like kernels/gemm_int8.hpp, in
+// that order) and a portable one.  The portable code takes its vector width and layout from
 // the packing, so it also replays the AVX-512 layouts, tiles and tails on
 // machines without AVX-512 (depthwise_int8_emulated).
 
@@ -89,9 +95,11 @@
 #if QTL_KERNELS_X86_TARGETS
 #include <immintrin.h>
 #define QTL_DEPTHWISE_INT8_AVX2 1
+#define QTL_DEPTHWISE_INT8_AVX_VNNI 1
 #define QTL_DEPTHWISE_INT8_AVX512BW 1
 #else
 #define QTL_DEPTHWISE_INT8_AVX2 0
+#define QTL_DEPTHWISE_INT8_AVX_VNNI 0
 #define QTL_DEPTHWISE_INT8_AVX512BW 0
 #endif
 
@@ -114,16 +122,17 @@
 
 namespace qtl::kernels {
 
-enum class depthwise_int8_isa { scalar, avx2, avx512bw, avx512_vnni };
+enum class depthwise_int8_isa { scalar, avx2, avx_vnni, avx512bw, avx512_vnni };
 
 inline constexpr depthwise_int8_isa all_depthwise_int8_isas[] = {
-    depthwise_int8_isa::scalar, depthwise_int8_isa::avx2, depthwise_int8_isa::avx512bw,
+    depthwise_int8_isa::scalar, depthwise_int8_isa::avx2, depthwise_int8_isa::avx_vnni, depthwise_int8_isa::avx512bw,
     depthwise_int8_isa::avx512_vnni};
 
 constexpr std::string_view to_string(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return "scalar";
         case depthwise_int8_isa::avx2: return "avx2";
+        case depthwise_int8_isa::avx_vnni: return "avx_vnni";
         case depthwise_int8_isa::avx512bw: return "avx512bw";
         case depthwise_int8_isa::avx512_vnni: return "avx512_vnni";
     }
@@ -139,7 +148,7 @@ constexpr std::size_t depthwise_int8_lanes(depthwise_int8_isa isa) noexcept {
 // The kernel reads four taps per lane as unsigned bytes (quad rows, VPDPBUSD)
 // rather than two as int16 (pair rows, VPMADDWD).
 constexpr bool depthwise_int8_uses_quads(depthwise_int8_isa isa) noexcept {
-    return isa == depthwise_int8_isa::avx512_vnni;
+    return isa == depthwise_int8_isa::avx512_vnni || isa == depthwise_int8_isa::avx_vnni;
 }
 
 // What DEPTHWISE_CONV_2D hands to the kernel, in integers (NHWC).
@@ -246,6 +255,10 @@ namespace detail::depthwise {
 // accumulators; 6 or 8 rows spill them (measured on AMD Zen 5: 3x3
 // 56x56x128 takes 89, 73, 70, 67 us at 1-4 rows, 250 at 6).
 inline constexpr std::int32_t max_rows_per_pass = 4;
+// The AVX-VNNI kernel's (16 ymm registers): 2 rows x 4 pixels, 3 weight
+// vectors and the input (on Zen 5: 3x3 56x56x128 112-117 us at 1 row,
+// 101-102 at 2, 98-102 at 3, which leaves no register free).
+inline constexpr std::int32_t max_rows_per_pass_ymm = 2;
 // Block quads: 4 rows a pass as well, also at stride 1 where the weights of
 // both phases are 16 vectors (2 rows a pass ran 1.0-1.2x slower there on
 // Zen 5); even, so every pass starts at phase 0.
@@ -430,10 +443,10 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
         s.multipliers, oc, p.channels_padded, s.output.output_zero_point,
         accumulator_bound(max_abs_bias, std::size_t(s.kernel_height) * std::size_t(s.kernel_width)));
     // Several rows a pass and block quads need the in-register epilogue.
-    const bool vnni_3x3 = isa == depthwise_int8_isa::avx512_vnni && s.kernel_height == 3 && s.kernel_width <= 4 &&
-                          s.dilation_height == 1 && p.lane_requantize.usable;
-    p.block_quads = vnni_3x3 && s.kernel_width == 3 && s.stride_height <= 2 && s.stride_width <= 2 &&
-                    s.dilation_width == 1;
+    const bool vnni_3x3 = p.quads && s.kernel_height == 3 && s.kernel_width <= 4 && s.dilation_height == 1 &&
+                          p.lane_requantize.usable;
+    p.block_quads = vnni_3x3 && isa == depthwise_int8_isa::avx512_vnni && s.kernel_width == 3 &&
+                    s.stride_height <= 2 && s.stride_width <= 2 && s.dilation_width == 1;
     if (p.block_quads)
         detail::depthwise::pack_block_quads(s, p);
     else if (p.quads)
@@ -441,8 +454,9 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
     else
         detail::depthwise::pack_pairs(s, p);
     if (vnni_3x3 && s.stride_height <= 2)
-        p.rows_per_pass = std::min(p.block_quads ? detail::depthwise::max_block_rows_per_pass
-                                                 : detail::depthwise::max_rows_per_pass,
+        p.rows_per_pass = std::min(p.block_quads                           ? detail::depthwise::max_block_rows_per_pass
+                                   : isa == depthwise_int8_isa::avx_vnni ? detail::depthwise::max_rows_per_pass_ymm
+                                                                         : detail::depthwise::max_rows_per_pass,
                                    s.output_height);
     return p;
 }
@@ -620,6 +634,19 @@ QTL_DETAIL_DEPTHWISE_INLINE void for_each_pixel_group(std::size_t width, const G
     }
 }
 
+// The in-register form: one_rounding_doubled where the packing's bound on
+// |accumulator + bias| allows it (on AVX-512, 10 instructions per 16 lanes
+// before the narrow, against 12 for one_rounding), else the one c and out allow.
+template <class F>
+void with_lane_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
+    using form = register_requantize_form;
+    if (one_rounding_doubled_applies(c, out))
+        f(std::integral_constant<form, form::one_rounding_doubled>{});
+    else
+        with_register_requantize_form(c, out, f);
+}
+
+
 // Requantizes one output row of accumulators (spilled) into int8.
 template <class Policy>
 void requantize_row(const depthwise_int8_packed& p, const std::int32_t* acc, std::int8_t* out) {
@@ -737,10 +764,10 @@ inline void row_portable_block_quads(const depthwise_int8_packed& p, const std::
         }
 }
 
-// The portable quad-row kernel for one output row (16 lanes): the VPDPBUSD lane formula.
-inline void row_portable_quads(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows,
-                               std::int32_t* acc_row) {
-    constexpr std::size_t group = 4, lanes = 16;
+// The portable quad-row kernel for one output row (`Lanes` lanes): the VPDPBUSD lane formula.
+template <std::size_t Lanes>
+void row_portable_quads(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::int32_t* acc_row) {
+    constexpr std::size_t group = 4, lanes = Lanes;
     const std::size_t padded = p.channels_padded, oc = p.out_channels, quads = p.kernel_quads;
     const std::size_t kh = std::size_t(p.kernel_height);
     const std::size_t pixel = padded * 4, step = std::size_t(p.stride_width) * pixel;
@@ -845,6 +872,50 @@ inline void convert_row_m1(const depthwise_int8_packed& p, const std::int8_t* ro
         }
     }
     for (; xi < pixels; xi += step) border_pixel(xi);
+}
+
+// n quads (a[i], b[i], c[i], d[i]) + 128 at q[4i .. 4i + 3] (the quad-row
+// kernels' conversion; AVX-512 VNNI runs its 64-channel steps first).
+inline void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
+                          std::size_t n, std::uint8_t* q) noexcept {
+    std::size_t i = 0;
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));  // x + 128 as a byte
+    for (; i + 32 <= n; i += 32) {
+        const auto load = [&](const std::int8_t* s) {
+            return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)), flip);
+        };
+        const __m256i va = load(a), vb = load(b), vc = load(c), vd = load(d);
+        const __m256i ab_lo = _mm256_unpacklo_epi8(va, vb), ab_hi = _mm256_unpackhi_epi8(va, vb);
+        const __m256i cd_lo = _mm256_unpacklo_epi8(vc, vd), cd_hi = _mm256_unpackhi_epi8(vc, vd);
+        // Per 128-bit half: quads 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
+        const __m256i q0 = _mm256_unpacklo_epi16(ab_lo, cd_lo), q1 = _mm256_unpackhi_epi16(ab_lo, cd_lo);
+        const __m256i q2 = _mm256_unpacklo_epi16(ab_hi, cd_hi), q3 = _mm256_unpackhi_epi16(ab_hi, cd_hi);
+        auto* dst = reinterpret_cast<__m256i*>(q + 4 * i);
+        _mm256_storeu_si256(dst, _mm256_permute2x128_si256(q0, q1, 0x20));
+        _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(q2, q3, 0x20));
+        _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(q0, q1, 0x31));
+        _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(q2, q3, 0x31));
+    }
+    const __m128i flip16 = _mm256_castsi256_si128(flip);
+    for (; i + 16 <= n; i += 16) {
+        const auto load = [&](const std::int8_t* s) {
+            return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)), flip16);
+        };
+        const __m128i va = load(a), vb = load(b), vc = load(c), vd = load(d);
+        const __m128i ab_lo = _mm_unpacklo_epi8(va, vb), ab_hi = _mm_unpackhi_epi8(va, vb);
+        const __m128i cd_lo = _mm_unpacklo_epi8(vc, vd), cd_hi = _mm_unpackhi_epi8(vc, vd);
+        auto* dst = reinterpret_cast<__m128i*>(q + 4 * i);
+        _mm_storeu_si128(dst, _mm_unpacklo_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+        _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+    }
+    for (; i < n; ++i) {
+        q[4 * i] = static_cast<std::uint8_t>(a[i] + 128);
+        q[4 * i + 1] = static_cast<std::uint8_t>(b[i] + 128);
+        q[4 * i + 2] = static_cast<std::uint8_t>(c[i] + 128);
+        q[4 * i + 3] = static_cast<std::uint8_t>(d[i] + 128);
+    }
 }
 
 using register_requantize_avx2::register_stage;
@@ -1001,6 +1072,51 @@ QTL_DETAIL_TARGET_END
 #endif  // QTL_DEPTHWISE_INT8_AVX2
 
 // ---------------------------------------------------------------------------
+// AVX-VNNI kernel: the AVX-512 VNNI kernel's quad rows on ymm (VEX VPDPBUSD,
+// 8 channels a vector, 16 registers: at most 2 output rows a pass), with
+// the AVX2 kernel's epilogues.  No block quads.
+
+#if QTL_DEPTHWISE_INT8_AVX_VNNI
+QTL_DETAIL_TARGET_BEGIN("avx2,avxvnni")
+
+namespace qtl::kernels::depthwise_avx_vnni {
+
+struct ops {
+    using vec = __m256i;
+    static constexpr std::size_t lanes = 8;
+    static constexpr std::int32_t max_rows_per_pass = detail::depthwise::max_rows_per_pass_ymm;
+    static vec load(const std::uint8_t* x) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
+    static vec load_weights(const std::int8_t* w) noexcept {
+        return _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
+    }
+    static vec load_bias(const std::int32_t* b) noexcept {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    }
+    static vec dot(vec acc, vec x, vec w) noexcept { return _mm256_dpbusd_avx_epi32(acc, x, w); }
+    static void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
+                              std::size_t n, std::uint8_t* q) noexcept {
+        depthwise_avx2::convert_quads(a, b, c, d, n, q);
+    }
+};
+using depthwise_avx2::register_epilogue;
+using depthwise_avx2::spill_epilogue;
+using depthwise_avx2::with_epilogue;
+using register_requantize_avx2::register_stage;
+
+#include "qtl/kernels/detail/depthwise_quad_rows.inl"
+
+template <class Policy>
+void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
+         detail::depthwise::scratch& s) {
+    run_quad_rows<Policy>(p, input, output, s);
+}
+
+}  // namespace qtl::kernels::depthwise_avx_vnni
+
+QTL_DETAIL_TARGET_END
+#endif  // QTL_DEPTHWISE_INT8_AVX_VNNI
+
+// ---------------------------------------------------------------------------
 // AVX-512BW kernel: the AVX2 kernel's loops on zmm (16 channels per vector),
 // with the 16-lane register stage as its epilogue.
 
@@ -1155,18 +1271,6 @@ QTL_DETAIL_TARGET_BEGIN("avx2,avx512f,avx512bw,avx512vl,avx512vnni")
 
 namespace qtl::kernels::depthwise_avx512_vnni {
 
-// The in-register form: one_rounding_doubled where the packing's bound on
-// |accumulator + bias| allows it (10 instructions per 16 lanes before the
-// narrow, against 12 for one_rounding), else the one c and out allow.
-template <class F>
-void with_lane_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
-    using form = register_requantize_form;
-    if (one_rounding_doubled_applies(c, out))
-        f(std::integral_constant<form, form::one_rounding_doubled>{});
-    else
-        with_register_requantize_form(c, out, f);
-}
-
 // 64 quads (a[i], b[i], c[i], d[i]) (bytes already + 128) to q[0, 256):
 // bytes interleaved, then words, which gives quads in order within each
 // 128-bit lane; the lanes are put in order last.
@@ -1195,173 +1299,32 @@ inline void convert_quads(const std::int8_t* a, const std::int8_t* b, const std:
         const auto load = [&](const std::int8_t* s) { return _mm512_xor_si512(_mm512_loadu_si512(s + i), flip64); };
         store_quads64(load(a), load(b), load(c), load(d), q + 4 * i);
     }
-    const __m256i flip = _mm512_castsi512_si256(flip64);  // x + 128 as a byte
-    for (; i + 32 <= n; i += 32) {
-        const auto load = [&](const std::int8_t* s) {
-            return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)), flip);
-        };
-        const __m256i va = load(a), vb = load(b), vc = load(c), vd = load(d);
-        const __m256i ab_lo = _mm256_unpacklo_epi8(va, vb), ab_hi = _mm256_unpackhi_epi8(va, vb);
-        const __m256i cd_lo = _mm256_unpacklo_epi8(vc, vd), cd_hi = _mm256_unpackhi_epi8(vc, vd);
-        // Per 128-bit half: quads 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
-        const __m256i q0 = _mm256_unpacklo_epi16(ab_lo, cd_lo), q1 = _mm256_unpackhi_epi16(ab_lo, cd_lo);
-        const __m256i q2 = _mm256_unpacklo_epi16(ab_hi, cd_hi), q3 = _mm256_unpackhi_epi16(ab_hi, cd_hi);
-        auto* dst = reinterpret_cast<__m256i*>(q + 4 * i);
-        _mm256_storeu_si256(dst, _mm256_permute2x128_si256(q0, q1, 0x20));
-        _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(q2, q3, 0x20));
-        _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(q0, q1, 0x31));
-        _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(q2, q3, 0x31));
-    }
-    const __m128i flip16 = _mm256_castsi256_si128(flip);
-    for (; i + 16 <= n; i += 16) {
-        const auto load = [&](const std::int8_t* s) {
-            return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)), flip16);
-        };
-        const __m128i va = load(a), vb = load(b), vc = load(c), vd = load(d);
-        const __m128i ab_lo = _mm_unpacklo_epi8(va, vb), ab_hi = _mm_unpackhi_epi8(va, vb);
-        const __m128i cd_lo = _mm_unpacklo_epi8(vc, vd), cd_hi = _mm_unpackhi_epi8(vc, vd);
-        auto* dst = reinterpret_cast<__m128i*>(q + 4 * i);
-        _mm_storeu_si128(dst, _mm_unpacklo_epi16(ab_lo, cd_lo));
-        _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-        _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-        _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
-    }
-    for (; i < n; ++i) {
-        q[4 * i] = static_cast<std::uint8_t>(a[i] + 128);
-        q[4 * i + 1] = static_cast<std::uint8_t>(b[i] + 128);
-        q[4 * i + 2] = static_cast<std::uint8_t>(c[i] + 128);
-        q[4 * i + 3] = static_cast<std::uint8_t>(d[i] + 128);
-    }
-}
-
-// Quad row for depth multiplier 1, the pair-row conversion's plan: taps
-// outside the image read the zero-point pixel (which becomes the padding
-// byte), interior quads come straight from the row, as one stream when every
-// quad is read and no channel is padded.
-inline void convert_row_m1(const depthwise_int8_packed& p, const std::int8_t* row, const std::int8_t* zp_pixel,
-                           std::uint8_t* dst) noexcept {
-    const std::size_t channels = std::size_t(p.channels), padded = p.channels_padded;
-    const std::size_t step = p.quad_row_step, pixels = p.quad_row_pixels;
-    const std::size_t dw = std::size_t(p.dilation_width), pad = std::size_t(p.pad_left);
-    const std::size_t reach = 3 * dw;  // the last tap of a quad, from its first
-    // All four taps inside for xi in [first, last), first a multiple of step.
-    const std::size_t first = std::min((pad + step - 1) / step * step, pixels);
-    const std::size_t last = std::clamp<std::size_t>(
-        std::size_t(p.width) > reach ? std::size_t(p.width) - reach + pad : 0, first, pixels);
-    const auto tap = [&](std::size_t xi, std::size_t i) {
-        const std::int64_t x = std::int64_t(xi) - p.pad_left + std::int64_t(i * dw);
-        return x >= 0 && x < p.width ? row + std::size_t(x) * channels : zp_pixel;
-    };
-    const auto border_pixel = [&](std::size_t xi) {
-        convert_quads(tap(xi, 0), tap(xi, 1), tap(xi, 2), tap(xi, 3), channels, dst + xi * padded * 4);
-    };
-    std::size_t xi = 0;
-    for (; xi < first; xi += step) border_pixel(xi);
-    const std::size_t tap_step = dw * channels;
-    if (step == 1 && channels == padded) {
-        const std::int8_t* a = row + (first - pad) * channels;
-        convert_quads(a, a + tap_step, a + 2 * tap_step, a + 3 * tap_step, (last - first) * channels,
-                      dst + first * padded * 4);
-        xi = last;
-    } else {
-        for (; xi < last; xi += step) {
-            const std::int8_t* a = row + (xi - pad) * channels;
-            convert_quads(a, a + tap_step, a + 2 * tap_step, a + 3 * tap_step, channels, dst + xi * padded * 4);
-        }
-    }
-    for (; xi < pixels; xi += step) border_pixel(xi);
-}
-
-// Np (1..4) output pixels from ox0, every vector of channels.  Kh/Kq > 0: the
-// filter height and quads per row known at compile time (3x3: 3, 1).
-template <int Kh, int Kq, int Np, class Epilogue>
-void pixel_group(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::size_t ox0,
-                 const Epilogue& epilogue) {
-    const std::size_t kh = Kh > 0 ? std::size_t(Kh) : std::size_t(p.kernel_height);
-    const std::size_t quads = Kq > 0 ? std::size_t(Kq) : p.kernel_quads;
-    const std::size_t pixel = p.channels_padded * 4, step = std::size_t(p.stride_width) * pixel;
-    const std::size_t quad_step = 4 * std::size_t(p.dilation_width) * pixel;
-    const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels, tile_weights = kh * quads * 64;
-    for (std::size_t t = 0; t < tiles; ++t) {
-        const std::int8_t* w = p.quad_weights.data() + t * tile_weights;
-        const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
-        __m512i acc[Np];
-#pragma GCC unroll 4
-        for (int q = 0; q < Np; ++q) acc[q] = bias;
-#pragma GCC unroll 8
-        for (std::size_t ky = 0; ky < kh; ++ky) {
-            const std::uint8_t* r = tap_rows[ky] + ox0 * step + t * 64;
-#pragma GCC unroll 4
-            for (std::size_t j = 0; j < quads; ++j) {
-                const __m512i wv = _mm512_load_si512(w + (ky * quads + j) * 64);
-                const std::uint8_t* x = r + j * quad_step;
-#pragma GCC unroll 4
-                for (int q = 0; q < Np; ++q)
-                    acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_loadu_si512(x + q * step), wv);
-            }
-        }
-        epilogue.template store<Np>(acc, ox0, t * 16, std::min<std::size_t>(16, oc - t * 16));
-    }
-}
-
-template <int Kh, int Kq, class Epilogue>
-void output_row(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue& epilogue) {
-    detail::depthwise::for_each_pixel_group(std::size_t(p.output_width), [&](auto np, std::size_t ox0) {
-        pixel_group<Kh, Kq, decltype(np)::value>(p, tap_rows, ox0, epilogue);
-    });
-}
-
-// Np output pixels from ox0 of R output rows of a 3x3 filter (one quad a
-// filter row) of vertical stride Sh, every vector of channels: each of the
-// (R - 1) * Sh + 3 quad rows is loaded once and feeds the accumulators of
-// every output row it is a tap of (at stride 1, R + 2 loads for 3R
-// VPDPBUSD per pixel, not 3R).  The int32 sums wrap the same in any order,
-// so this equals R pixel_group calls.
-template <int R, int Sh, int Np, class Epilogue>
-void pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, std::size_t ox0,
-                      const Epilogue* epilogues) {
-    const std::size_t pixel = p.channels_padded * 4, step = std::size_t(p.stride_width) * pixel;
-    const std::size_t tiles = p.channels_padded / 16, oc = p.out_channels;
-    for (std::size_t t = 0; t < tiles; ++t) {
-        const std::int8_t* w = p.quad_weights.data() + t * 3 * 64;
-        const __m512i wv[3] = {_mm512_load_si512(w), _mm512_load_si512(w + 64), _mm512_load_si512(w + 128)};
-        const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
-        __m512i acc[R][Np];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-            for (int q = 0; q < Np; ++q) acc[r][q] = bias;
-        const std::size_t at = ox0 * step + t * 64;
-#pragma GCC unroll 9
-        for (int i = 0; i < (R - 1) * Sh + 3; ++i) {  // input row i is tap ky = i - r Sh of output row r
-#pragma GCC unroll 4
-            for (int q = 0; q < Np; ++q) {
-                const __m512i x = _mm512_loadu_si512(tap_rows[i] + at + std::size_t(q) * step);
-#pragma GCC unroll 4
-                for (int r = 0; r < R; ++r)
-                    if (const int ky = i - r * Sh; ky >= 0 && ky < 3)
-                        acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], x, wv[ky]);
-            }
-        }
-        const std::size_t count = std::min<std::size_t>(16, oc - t * 16);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) epilogues[r].template store<Np>(acc[r], ox0, t * 16, count);
-    }
-}
-
-template <int R, class Epilogue>
-void output_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue* epilogues) {
-    detail::depthwise::for_each_pixel_group(std::size_t(p.output_width), [&](auto np, std::size_t ox0) {
-        if (p.stride_height == 1)
-            pixel_group_rows<R, 1, decltype(np)::value>(p, tap_rows, ox0, epilogues);
-        else
-            pixel_group_rows<R, 2, decltype(np)::value>(p, tap_rows, ox0, epilogues);
-    });
+    depthwise_avx2::convert_quads(a + i, b + i, c + i, d + i, n - i, q + 4 * i);
 }
 
 // Block row for depth multiplier 1 (depthwise_int8_packed::block_quads):
 // block column b is the quads of pixels 2b, 2b + 1 of `top` and `bottom`,
 // the zero-point pixel where one is outside the image (or the row is nullptr).
+struct ops {
+    using vec = __m512i;
+    static constexpr std::size_t lanes = 16;
+    static constexpr std::int32_t max_rows_per_pass = detail::depthwise::max_rows_per_pass;
+    static vec load(const std::uint8_t* x) noexcept { return _mm512_loadu_si512(x); }
+    static vec load_weights(const std::int8_t* w) noexcept { return _mm512_load_si512(w); }
+    static vec load_bias(const std::int32_t* b) noexcept { return _mm512_loadu_si512(b); }
+    static vec dot(vec acc, vec x, vec w) noexcept { return _mm512_dpbusd_epi32(acc, x, w); }
+    static void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
+                              std::size_t n, std::uint8_t* q) noexcept {
+        depthwise_avx512_vnni::convert_quads(a, b, c, d, n, q);
+    }
+};
+using depthwise_avx512bw::register_epilogue;
+using depthwise_avx512bw::spill_epilogue;
+using depthwise_avx512bw::with_epilogue;
+using register_requantize_avx512::register_stage;
+
+#include "qtl/kernels/detail/depthwise_quad_rows.inl"
+
 inline void convert_block_row_m1(const depthwise_int8_packed& p, const std::int8_t* top, const std::int8_t* bottom,
                                  const std::int8_t* zp_pixel, std::uint8_t* dst) noexcept {
     const std::size_t channels = std::size_t(p.channels), padded = p.channels_padded;
@@ -1480,18 +1443,6 @@ void block_output_rows(const depthwise_int8_packed& p, const std::uint8_t* const
     });
 }
 
-// Output rows oy .. oy + count - 1 of a pass in registers: rows(R, e) with
-// R = count as a compile-time constant (1..Max) and e[r] the epilogue that
-// writes row oy + r.
-template <int Max, class Epilogue, class Stage, class RowsFn>
-void with_row_epilogues(const Stage& stage, std::int8_t* out, std::size_t out_row, std::size_t out_channels,
-                        std::int32_t oy, std::int32_t count, RowsFn rows) {
-    [&]<int... R>(std::integer_sequence<int, R...>) {
-        const Epilogue e[] = {Epilogue{stage, out + std::size_t(oy + std::min(R, count - 1)) * out_row, out_channels}...};
-        ((count == R + 1 ? rows(std::integral_constant<int, R + 1>{}, e) : void()), ...);
-    }(std::make_integer_sequence<int, Max>{});
-}
-
 // The block-quad kernel: p.rows_per_pass rows a pass with the in-register
 // epilogue, else one row a pass through with_epilogue (single rounding).
 template <class Policy>
@@ -1508,10 +1459,9 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
     };
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
-            using register_requantize_avx512::register_stage;
-            with_lane_form(p.lane_requantize, p.output, [&](auto form) {
+            detail::depthwise::with_lane_form(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
-                using epilogue = depthwise_avx512bw::register_epilogue<f>;
+                using epilogue = register_epilogue<f>;
                 const register_stage<f> stage(p.lane_requantize, p.output);
                 for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
                     std::int8_t* out = output + n * out_image;
@@ -1532,7 +1482,7 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
         std::int8_t* out = output + n * out_image;
         detail::depthwise::for_each_output_block_row_pass(
             p, input + n * in_image, 1, s, convert, [&](const std::uint8_t* const* rows, std::int32_t oy, std::int32_t) {
-                depthwise_avx512bw::with_epilogue<Policy>(p, s, out + std::size_t(oy) * out_row, [&](const auto& e) {
+                with_epilogue<Policy>(p, s, out + std::size_t(oy) * out_row, [&](const auto& e) {
                     if (oy * p.stride_height % 2 == 0)
                         block_output_rows<1, 0>(p, rows, &e);
                     else
@@ -1542,56 +1492,11 @@ void run_block_quads(const depthwise_int8_packed& p, const std::int8_t* input, s
     }
 }
 
-template <class Epilogue>
-void output_row_any(const depthwise_int8_packed& p, const std::uint8_t* const* tap_rows, const Epilogue& epilogue) {
-    if (p.kernel_height == 3 && p.kernel_quads == 1) return output_row<3, 1>(p, tap_rows, epilogue);
-    if (p.kernel_height == 5 && p.kernel_quads == 2) return output_row<5, 2>(p, tap_rows, epilogue);
-    output_row<0, 0>(p, tap_rows, epilogue);
-}
-
 template <class Policy>
 void run(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
          detail::depthwise::scratch& s) {
     if (p.block_quads) return run_block_quads<Policy>(p, input, output, s);
-    const std::size_t in_image = std::size_t(p.height) * std::size_t(p.width) * std::size_t(p.channels);
-    const std::size_t out_row = std::size_t(p.output_width) * p.out_channels;
-    const std::size_t out_image = std::size_t(p.output_height) * out_row;
-    const auto convert = [&](const std::int8_t* row, std::uint8_t* dst) {
-        if (p.depth_multiplier == 1)
-            convert_row_m1(p, row, s.zero_point_pixel.data(), dst);
-        else
-            detail::depthwise::convert_quad_row_portable(p, row, dst);
-    };
-    if constexpr (std::is_same_v<Policy, double_rounding>) {
-        if (p.rows_per_pass > 1) {  // packed only where lane_requantize.usable: every row in registers
-            using register_requantize_avx512::register_stage;
-            with_lane_form(p.lane_requantize, p.output, [&](auto form) {
-                constexpr auto f = decltype(form)::value;
-                using epilogue = depthwise_avx512bw::register_epilogue<f>;
-                const register_stage<f> stage(p.lane_requantize, p.output);
-                for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
-                    std::int8_t* out = output + n * out_image;
-                    detail::depthwise::for_each_output_row_block(
-                        p, input + n * in_image, s.quad_rows.data(), p.quad_row_bytes(), s.ring_tags,
-                        s.quad_tap_rows, convert, [&](const std::uint8_t* const* rows, std::int32_t oy, int count) {
-                            with_row_epilogues<detail::depthwise::max_rows_per_pass, epilogue>(
-                                stage, out, out_row, p.out_channels, oy, count,
-                                [&](auto r, const epilogue* e) { output_rows<decltype(r)::value>(p, rows, e); });
-                        });
-                }
-            });
-            return;
-        }
-    }
-    for (std::size_t n = 0; n < std::size_t(p.batches); ++n) {
-        std::int8_t* out = output + n * out_image;
-        detail::depthwise::for_each_output_quad_row(
-            p, input + n * in_image, s, convert, [&](const std::uint8_t* const* rows, std::int32_t oy) {
-                depthwise_avx512bw::with_epilogue<Policy>(
-                    p, s, out + std::size_t(oy) * out_row,
-                    [&](const auto& epilogue) { output_row_any(p, rows, epilogue); });
-            });
-    }
+    run_quad_rows<Policy>(p, input, output, s);
 }
 
 }  // namespace qtl::kernels::depthwise_avx512_vnni
@@ -1609,6 +1514,7 @@ constexpr bool depthwise_int8_isa_compiled(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return true;
         case depthwise_int8_isa::avx2: return QTL_DEPTHWISE_INT8_AVX2 != 0;
+        case depthwise_int8_isa::avx_vnni: return QTL_DEPTHWISE_INT8_AVX_VNNI != 0;
         case depthwise_int8_isa::avx512bw:
         case depthwise_int8_isa::avx512_vnni: return QTL_DEPTHWISE_INT8_AVX512BW != 0;
     }
@@ -1622,6 +1528,7 @@ inline bool depthwise_int8_isa_supported(depthwise_int8_isa isa) noexcept {
     switch (isa) {
         case depthwise_int8_isa::scalar: return true;
         case depthwise_int8_isa::avx2: return f.avx2;
+        case depthwise_int8_isa::avx_vnni: return f.avx2 && f.avx_vnni;
         case depthwise_int8_isa::avx512bw:
             return QTL_DEPTHWISE_INT8_USE_AVX512BW != 0 && f.avx2 && f.avx512f && f.avx512bw;
         case depthwise_int8_isa::avx512_vnni:
@@ -1632,7 +1539,8 @@ inline bool depthwise_int8_isa_supported(depthwise_int8_isa isa) noexcept {
 
 inline depthwise_int8_isa best_depthwise_int8_isa() noexcept {
     for (depthwise_int8_isa isa :
-         {depthwise_int8_isa::avx512_vnni, depthwise_int8_isa::avx512bw, depthwise_int8_isa::avx2})
+         {depthwise_int8_isa::avx512_vnni, depthwise_int8_isa::avx_vnni, depthwise_int8_isa::avx512bw,
+          depthwise_int8_isa::avx2})
         if (depthwise_int8_isa_supported(isa)) return isa;
     return depthwise_int8_isa::scalar;
 }
@@ -1695,7 +1603,10 @@ void run_portable(const depthwise_int8_packed& p, const std::int8_t* input, std:
         if (p.quads) {
             for_each_output_quad_row(p, input + n * in_image, s, convert_quads,
                                      [&](const std::uint8_t* const* rows, std::int32_t oy) {
-                                         row_portable_quads(p, rows, s.spill.data());
+                                         if (p.lanes == 16)
+                                             row_portable_quads<16>(p, rows, s.spill.data());
+                                         else
+                                             row_portable_quads<8>(p, rows, s.spill.data());
                                          requantize_row<Policy>(p, s.spill.data(), out + std::size_t(oy) * out_row);
                                      });
             continue;
@@ -1739,6 +1650,9 @@ void depthwise_int8(const depthwise_int8_packed& p, const std::int8_t* input, st
 #if QTL_DEPTHWISE_INT8_AVX512BW
         case depthwise_int8_isa::avx512bw: return depthwise_avx512bw::run<Policy>(p, input, output, s);
         case depthwise_int8_isa::avx512_vnni: return depthwise_avx512_vnni::run<Policy>(p, input, output, s);
+#endif
+#if QTL_DEPTHWISE_INT8_AVX_VNNI
+        case depthwise_int8_isa::avx_vnni: return depthwise_avx_vnni::run<Policy>(p, input, output, s);
 #endif
 #if QTL_DEPTHWISE_INT8_AVX2
         case depthwise_int8_isa::avx2: return depthwise_avx2::run<Policy>(p, input, output, s);
