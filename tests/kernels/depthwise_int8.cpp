@@ -605,19 +605,22 @@ TEST_CASE("depthwise_int8: batch 2, clamps, one-pixel and filter-wider-than-imag
 }
 
 TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_doubled while |acc + bias| < 2^30") {
-    // A 3x3 output sums 9 products of |x - zp| <= 255 and |w| <= 128:
-    // |acc + bias| <= |bias| + 9 * 255 * 128 = |bias| + 293760.
-    constexpr std::int32_t last_doubled_bias = (1 << 30) - 293760 - 1;
-    for (bool rows_a_pass : {false, true})   // block quads; quad rows, several rows a pass (dilation 2)
+    // A KxK output sums K*K products of |x - zp| <= 255 and |w| <= 128:
+    // |acc + bias| <= |bias| + K*K * 255 * 128 (293760 for 3x3, 816000 for 5x5).
+    enum class path { block_quads, rows_a_pass, one_row };
+    for (path kind : {path::block_quads, path::rows_a_pass, path::one_row}) {
+        const int k = kind == path::one_row ? 5 : 3;  // 5x5: quad rows, one row a pass
+        const std::int32_t last_doubled_bias = (1 << 30) - k * k * 255 * 128 - 1;
         for (int bias_step : {-1, 0, 1}) {  // at the bound: doubled, doubled, one_rounding
             dw_case c;
             c.height = 9;
             c.width = 11;
             c.channels = 40;
-            c.dw = rows_a_pass ? 2 : 1;
+            c.kh = c.kw = k;
+            c.dw = kind == path::rows_a_pass ? 2 : 1;
             c.in_zp = -128;  // x - zp up to 255
             c.max_shift = -1;
-            c.seed = 40 + unsigned(bias_step + 1) + (rows_a_pass ? 3u : 0u);
+            c.seed = 40 + unsigned(bias_step + 1) + 3u * unsigned(kind);
             CAPTURE(describe(c));
             CAPTURE(bias_step);
             dw_problem p = make_problem(c);
@@ -626,12 +629,14 @@ TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_dou
             const auto packed = qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx512_vnni);
             CHECK(packed.lane_requantize.one_rounding == true);
             CHECK(packed.lane_requantize.one_rounding_doubled == (bias_step <= 0));
-            CHECK(packed.block_quads == !rows_a_pass);
-            CHECK(packed.rows_per_pass == 4);
-            // AVX-VNNI: horizontal quads, 2 rows a pass (the doubled form on the AVX2 stage).
-            CHECK(qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx_vnni).rows_per_pass == 2);
+            CHECK(packed.block_quads == (kind == path::block_quads));
+            CHECK(packed.rows_per_pass == (kind == path::one_row ? 1 : 4));
+            // AVX-VNNI: horizontal quads, 2 rows a pass for 3 filter rows (the doubled form on the AVX2 stage).
+            CHECK(qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx_vnni).rows_per_pass ==
+                  (kind == path::one_row ? 1 : 2));
             check_all_kernels(p);
         }
+    }
 }
 
 TEST_CASE("depthwise_int8: int32 sums wrap like the reference's") {

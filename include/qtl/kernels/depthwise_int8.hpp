@@ -646,6 +646,17 @@ void with_lane_form(const register_requantize_constants& c, const requantize_par
         with_register_requantize_form(c, out, f);
 }
 
+// with_lane_form where Doubled, else the forms without one_rounding_doubled:
+// the pair kernels' choice (with it, AVX-512BW 3x3 56x56x128 ran 122 -> 139
+// us on AMD Zen 5, and AVX2 gained nothing on Zen 1 or Zen 5).
+template <bool Doubled, class F>
+void with_row_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
+    if constexpr (Doubled)
+        with_lane_form(c, out, f);
+    else
+        with_register_requantize_form(c, out, f);
+}
+
 
 // Requantizes one output row of accumulators (spilled) into int8.
 template <class Policy>
@@ -1022,11 +1033,13 @@ void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_r
 // Calls row(epilogue) for output row `dst`: requantized in registers (double
 // rounding, no INT32_MIN multiplier), else int32 sums spilled, then the
 // array requantize stage.
-template <class Policy, class Row>
+// Doubled: one_rounding_doubled where the packing's bound allows it (the
+// quad-row kernels), see with_row_form.
+template <class Policy, bool Doubled = false, class Row>
 void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s, std::int8_t* dst, const Row& row) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
-            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
+            detail::depthwise::with_row_form<Doubled>(p.lane_requantize, p.output, [&](auto form) {
                 constexpr register_requantize_form f = decltype(form)::value;
                 row(register_epilogue<f>{register_stage<f>(p.lane_requantize, p.output), dst, p.out_channels});
             });
@@ -1211,12 +1224,14 @@ void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_r
 // Calls row(epilogue) for output row `dst` with the 16-lane kernels'
 // epilogue: requantized in registers (double rounding, no INT32_MIN
 // multiplier), else int32 sums spilled, then the array requantize stage.
-template <class Policy, class Row>
+// Doubled: one_rounding_doubled where the packing's bound allows it (the
+// quad-row kernels), see with_row_form.
+template <class Policy, bool Doubled = false, class Row>
 void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s, std::int8_t* dst, const Row& row) {
     using register_requantize_avx512::register_stage;
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         if (p.lane_requantize.usable) {
-            with_register_requantize_form(p.lane_requantize, p.output, [&](auto form) {
+            detail::depthwise::with_row_form<Doubled>(p.lane_requantize, p.output, [&](auto form) {
                 constexpr auto f = decltype(form)::value;
                 row(register_epilogue<f>{register_stage<f>(p.lane_requantize, p.output), dst, p.out_channels});
             });
