@@ -260,6 +260,84 @@ TEST_CASE("conv_int8: threads and caller scratch give the same bytes") {
     CHECK(conv_int8_scratch_bytes(packed, 1000) == packed.tiles() * packed.tile_bytes());
 }
 
+TEST_CASE("conv_int8: in-place rows (AVX-512 VNNI) == the reference, and where they apply") {
+    // Packings for the AVX-512 VNNI kernel with every column block full, at
+    // least 24 k-groups and k-groups of whole taps' channels read the taps
+    // from a padded copy of the input (conv_int8_packed::in_place); the
+    // image's last pixels that fill no 6-row tile take im2col rows.  The
+    // real kernel runs only on CPUs with AVX-512 VNNI (elsewhere the packing
+    // decision and the emulation, which uses im2col, are still checked).
+    std::mt19937 rng(7007);
+    using ops::padding;
+    const fused_activation none = fused_activation::none, relu6 = fused_activation::relu6;
+    const std::vector<conv_case> cases = {
+        // batch, h, w, I, O, kh, kw, sh, sw, dh, dw, padding, act, per-channel
+        {1, 14, 13, 64, 64, 3, 3, 1, 1, 1, 1, padding::same, relu6, true},   // 182 pixels: a 2-pixel tail
+        {1, 20, 56, 64, 64, 3, 3, 1, 1, 1, 1, padding::same, none, true},    // 11 tiles over 1-3 threads
+        {2, 15, 16, 32, 128, 3, 3, 2, 2, 1, 1, padding::same, none, true},   // batch 2, stride 2, two blocks
+        {1, 13, 12, 16, 64, 3, 3, 1, 1, 2, 2, padding::valid, none, false},  // dilation 2, 36 k-groups
+        {1, 9, 10, 12, 64, 3, 3, 1, 1, 1, 1, padding::same, none, true},     // 27 k-groups: one vector a k-group
+        {1, 11, 9, 14, 64, 4, 2, 1, 1, 1, 1, padding::same, relu6, false},   // I = 14: groups span taps (run 28)
+        {1, 12, 11, 8, 128, 5, 5, 2, 1, 1, 1, padding::same, none, true},    // 5x5, strides 2x1
+        {1, 2, 3, 16, 64, 5, 5, 1, 1, 1, 1, padding::same, none, true},      // kernel larger than the input
+        {1, 10, 10, 32, 64, 3, 3, 2, 2, 1, 1, padding::valid, none, false},  // VALID: input row/column 9 unread
+        {1, 6, 1, 24, 64, 3, 3, 1, 1, 1, 1, padding::same, none, true},      // width 1
+    };
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        conv_data data(rng, c);
+        const std::vector<std::int8_t> expected = data.reference();
+        const conv_int8_spec spec = data.spec();
+        const conv_int8_packed packed = pack_conv_int8(spec, gemm_int8_isa::avx512_vnni);
+        REQUIRE(packed.in_place);
+        CHECK(packed.padded_bytes() >= packed.padded_height * packed.padded_width * std::size_t(c.channels));
+        CHECK(conv_int8_scratch_bytes(packed, 2) ==
+              packed.padded_bytes() + conv_int8_threads(packed, 2) * packed.tile_bytes());
+        for (const unsigned threads : {1u, 2u, 3u}) {
+            CAPTURE(threads);
+            std::vector<std::int8_t> out(expected.size(), 0x5A);
+            if (gemm_int8_isa_supported(gemm_int8_isa::avx512_vnni)) {
+                conv_int8(packed, data.input, out, {threads, {}});
+                CHECK(out == expected);
+                // Exact-size caller scratch full of junk: the padded image and the tails rewrite all they read.
+                std::vector<std::byte, aligned_allocator<std::byte>> scratch(conv_int8_scratch_bytes(packed, threads),
+                                                                             std::byte{0x7F});
+                std::fill(out.begin(), out.end(), std::int8_t{0x5A});
+                conv_int8(packed, data.input, out, {threads, scratch});
+                CHECK(out == expected);
+            }
+            std::fill(out.begin(), out.end(), std::int8_t{0x5A});
+            conv_int8_emulated(packed, data.input, out, {threads, {}});
+            CHECK(out == expected);
+        }
+    }
+
+    // Where it does not apply.
+    const auto in_place = [&](const conv_case& c, gemm_int8_isa isa) {
+        conv_data data(rng, c);
+        return pack_conv_int8(data.spec(), isa).in_place;
+    };
+    const conv_case base{1, 8, 8, 64, 64, 3, 3, 1, 1, 1, 1, padding::same, none, true};
+    CHECK(in_place(base, gemm_int8_isa::avx512_vnni));
+    CHECK_FALSE(in_place(base, gemm_int8_isa::avx_vnni));
+    CHECK_FALSE(in_place(base, gemm_int8_isa::avx2));
+    CHECK_FALSE(in_place(base, gemm_int8_isa::scalar));
+    conv_case c = base;
+    c.out_channels = 63;  // a partial column block
+    CHECK_FALSE(in_place(c, gemm_int8_isa::avx512_vnni));
+    c = base;
+    c.channels = 8;  // k = 72: fewer than 24 k-groups
+    CHECK_FALSE(in_place(c, gemm_int8_isa::avx512_vnni));
+    c = base;
+    c.channels = 14;  // run 42: k-groups would straddle kernel rows
+    CHECK_FALSE(in_place(c, gemm_int8_isa::avx512_vnni));
+    c.kh = 4;
+    c.kw = 2;  // run 28, k = 112
+    CHECK(in_place(c, gemm_int8_isa::avx512_vnni));
+    c.dilation_w = 2;  // taps of a kernel row no longer contiguous
+    CHECK_FALSE(in_place(c, gemm_int8_isa::avx512_vnni));
+}
+
 TEST_CASE("conv_int8: im2col runs, short (first layers) and long, stay inside exact-size input and scratch") {
     // Kernel rows of at most 16 taps are widened 16 at a time, the surplus
     // overwritten by the next run or row; near the end of the input the

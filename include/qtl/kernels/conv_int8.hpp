@@ -17,9 +17,14 @@
 // that are contiguous, zero-padded to whole k-groups and already in the
 // kernel's form (a + 128 as uint8 for VPDPBUSD, int16 for VPMADDWD); the
 // input has to be copied into that form anyway, so gathering the taps in the
-// same pass costs next to nothing and keeps the kernels untouched.  An
-// indirection buffer would need new kernels that convert on every tap read,
-// once per column block instead of once per pixel.
+// same pass costs little and keeps the kernels untouched.  An indirection
+// buffer would need new kernels that convert on every tap read, once per
+// column block instead of once per pixel.
+//
+// In place, where the AVX-512 VNNI tiles can (conv_int8_packed::in_place):
+// the input is converted once into a padded image in the kernel's form, and
+// the tiles read each tap from there (a row pointer per output pixel, an
+// offset per k-group), so im2col's copy of K bytes per pixel goes away.
 //
 // Layers with few input channels (first layers: 3x3x3) gather each row with
 // one VPERMB where the CPU has AVX-512 VBMI (conv_int8_packed::im2col_vbmi).
@@ -137,6 +142,15 @@ struct conv_int8_packed {
     // byte im2col_gather[j] of the kernel rows' 16-byte runs side by side.
     bool im2col_vbmi = false;
     std::array<std::uint8_t, 64> im2col_gather{};
+    // In place (AVX-512 VNNI, every column block full, k-groups of whole
+    // taps' channels, k >= 96): each call converts the input once into a
+    // padded image (padded_height x padded_width pixels, the input zero point
+    // around it) and the kernel reads every tap from there, tap_offsets[g]
+    // bytes past a pixel's top-left tap for k-group g; no im2col rows but
+    // those of the last pixels of an image that fill no whole tile.
+    bool in_place = false;
+    std::size_t padded_height = 0, padded_width = 0;
+    std::vector<std::uint32_t> tap_offsets;
 
     std::size_t tiles() const noexcept { return (shape.out_pixels() + tile_pixels - 1) / tile_pixels; }
     std::size_t element_bytes() const noexcept {
@@ -144,6 +158,10 @@ struct conv_int8_packed {
     }
     // One tile's im2col rows and what the im2col may write past them, rounded up to whole cache lines.
     std::size_t tile_bytes() const noexcept;
+    // The padded image of the in-place path (0 without it), rounded up to whole cache lines.
+    std::size_t padded_bytes() const noexcept {
+        return in_place ? (padded_height * padded_width * shape.channels + 63) / 64 * 64 : 0;
+    }
 };
 
 // Target size of one tile's im2col rows.  Every column block re-reads the
@@ -483,6 +501,74 @@ void conv_int8_tiles(const conv_int8_packed& p, const std::int8_t* input, std::i
     }
 }
 
+// The in-place path's padded image of one input image: input rows
+// [-pad_top, padded_height - pad_top) and columns [-pad_left, padded_width -
+// pad_left) in VPDPBUSD's form (a + 128), the input zero point outside it.
+inline void conv_int8_pad_image(const conv_int8_packed& p, const std::int8_t* image, std::uint8_t* padded) noexcept {
+    const conv_int8_shape& s = p.shape;
+    const std::size_t c = s.channels, row_bytes = p.padded_width * c;
+    const auto pad = static_cast<std::uint8_t>(p.gemm.input_zero_point + 128);
+    // Padded columns [x_begin, x_end) hold input pixels 0, 1, ...
+    const std::size_t x_begin = std::min(s.pad_left, p.padded_width);
+    const std::size_t x_end = std::max(x_begin, std::min(p.padded_width, s.pad_left + s.width));
+    for (std::size_t py = 0; py < p.padded_height; ++py, padded += row_bytes) {
+        const std::ptrdiff_t y = std::ptrdiff_t(py) - std::ptrdiff_t(s.pad_top);
+        if (y < 0 || y >= std::ptrdiff_t(s.height)) {
+            std::memset(padded, pad, row_bytes);
+            continue;
+        }
+        std::memset(padded, pad, x_begin * c);
+        to_kernel_form(image + std::size_t(y) * s.width * c, (x_end - x_begin) * c, padded + x_begin * c);
+        std::memset(padded + x_end * c, pad, (p.padded_width - x_end) * c);
+    }
+}
+
+// The tiles of one image's output pixels, `tile_pixels` at a time.
+inline std::size_t conv_int8_image_tiles(const conv_int8_packed& p) noexcept {
+    const std::size_t pixels = p.shape.out_height * p.shape.out_width;
+    return (pixels + p.tile_pixels - 1) / p.tile_pixels;
+}
+
+#if QTL_GEMM_INT8_AVX512_VNNI
+// Tiles [tile_begin, tile_end) of image n (conv_int8_image_tiles) on the
+// in-place path, from its padded image: whole kernel tiles read the taps
+// there; the image's last pixels that fill no whole tile take im2col rows
+// in scratch.
+template <class Policy>
+void conv_int8_tiles_in_place(const conv_int8_packed& p, const std::uint8_t* padded, const std::int8_t* input,
+                              std::size_t n, std::int8_t* output, std::byte* scratch, std::size_t tile_begin,
+                              std::size_t tile_end) {
+    const gemm_int8_packed& g = p.gemm;
+    const conv_int8_shape& s = p.shape;
+    const std::size_t pixels = s.out_height * s.out_width, rows = std::size_t(g.geometry.tile_rows);
+    const std::size_t first = std::min(pixels, tile_begin * p.tile_pixels);
+    const std::size_t count = std::min(pixels, tile_end * p.tile_pixels) - first;
+    const std::size_t whole = count / rows * rows;  // all but the image's last few pixels
+    std::int8_t* out = output + (n * pixels + first) * g.n;
+    const gemm_int8_pixel_grid grid{padded, s.out_width, s.stride_height * p.padded_width * s.channels,
+                                    s.stride_width * s.channels, p.tap_offsets.data()};
+    if (whole > 0) avx512_vnni::gemm_int8_grid_blocks_avx512_vnni<Policy>(g, grid, first, whole, p.tile_pixels, out, g.n);
+    if (whole == count) return;
+    conv_int8_im2col(s, input, n * pixels + first + whole, count - whole, g.k_padded(),
+                     static_cast<std::uint8_t>(g.input_zero_point + 128), reinterpret_cast<std::uint8_t*>(scratch),
+                     im2col_gather_of(p));
+    gemm_int8_run_blocks<Policy, false>(g, scratch, count - whole, out + whole * g.n, g.n, 0, g.blocks);
+}
+#endif
+
+// Runs f(thread, begin, end) over `tiles` tiles split into `threads`
+// contiguous ranges, the calling thread taking the first.
+template <class F>
+void conv_int8_split(std::size_t threads, std::size_t tiles, F&& f) {
+    if (threads <= 1) return f(std::size_t{0}, std::size_t{0}, tiles);
+    const auto first_tile = [&](std::size_t t) { return tiles * t / threads; };
+    std::vector<std::thread> workers;
+    workers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) workers.emplace_back([&, t] { f(t, first_tile(t), first_tile(t + 1)); });
+    f(std::size_t{0}, std::size_t{0}, first_tile(1));
+    for (auto& w : workers) w.join();
+}
+
 }  // namespace detail
 
 // Validates the spec (qtl::error naming "conv_int8") and packs the weights
@@ -518,6 +604,30 @@ inline conv_int8_packed pack_conv_int8(const conv_int8_spec& spec, gemm_int8_isa
                     run <= 16 && p.gemm.k_padded() <= 64;
     if (p.im2col_vbmi)
         for (std::size_t j = 0; j < s.taps(); ++j) p.im2col_gather[j] = static_cast<std::uint8_t>(j / run * 16 + j % run);
+
+    // In place (conv_int8_packed::in_place): the kernel whose tiles defer
+    // their requantization (6 x 4 zmm, at least 24 k-groups), every column
+    // block full, and k-groups of consecutive bytes of the padded image:
+    // four channels of one tap, or (dilation 1) a kernel row's contiguous run.
+    const std::size_t kgroup = std::size_t(geo.kgroup), c = s.channels;
+    const std::size_t tile_k_groups = (s.taps() + kgroup - 1) / kgroup;
+    const bool whole_groups = c % kgroup == 0 || (s.dilation_width == 1 && run % kgroup == 0);
+    const std::size_t padded_height = (s.out_height - 1) * s.stride_height + (s.kernel_height - 1) * s.dilation_height + 1;
+    const std::size_t padded_width = (s.out_width - 1) * s.stride_width + (s.kernel_width - 1) * s.dilation_width + 1;
+    const bool offsets_fit = double(padded_height) * double(padded_width) * double(c) < 4294967296.0 - 64;
+    if (isa == gemm_int8_isa::avx512_vnni && whole_groups && offsets_fit &&
+        spec.out_channels % p.gemm.block_columns() == 0 &&
+        tile_k_groups >= std::size_t(geo.tile_rows) * std::size_t(geo.block_vectors)) {
+        p.in_place = true;
+        p.padded_height = padded_height;
+        p.padded_width = padded_width;
+        p.tap_offsets.resize(tile_k_groups);
+        for (std::size_t g = 0; g < tile_k_groups; ++g) {
+            const std::size_t k = g * kgroup, ky = k / run, kx = k % run / c, channel = k % c;
+            p.tap_offsets[g] = static_cast<std::uint32_t>(
+                (ky * s.dilation_height * padded_width + kx * s.dilation_width) * c + channel);
+        }
+    }
     return p;
 }
 
@@ -543,7 +653,7 @@ inline std::size_t conv_int8_threads(const conv_int8_packed& packed, unsigned th
 }
 
 inline std::size_t conv_int8_scratch_bytes(const conv_int8_packed& packed, unsigned threads = 1) noexcept {
-    return conv_int8_threads(packed, threads) * packed.tile_bytes();
+    return packed.padded_bytes() + conv_int8_threads(packed, threads) * packed.tile_bytes();
 }
 
 namespace detail {
@@ -561,7 +671,7 @@ void conv_int8_with(const conv_int8_packed& p, std::span<const std::int8_t> inpu
           output.size());
     check(options.threads >= 1, where, "threads must be >= 1, got 0");
     const std::size_t threads = conv_int8_threads(p, options.threads);
-    const std::size_t bytes = threads * p.tile_bytes();
+    const std::size_t bytes = conv_int8_scratch_bytes(p, unsigned(threads));
     std::byte* scratch = nullptr;
     if (options.scratch.empty()) {
         auto& buffer = gemm_int8_thread_scratch();
@@ -575,18 +685,28 @@ void conv_int8_with(const conv_int8_packed& p, std::span<const std::int8_t> inpu
         scratch = options.scratch.data();
     }
 
-    const std::size_t tiles = p.tiles();
-    if (threads <= 1) return conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch, 0, tiles);
-    const auto first_tile = [&](std::size_t t) { return tiles * t / threads; };
-    std::vector<std::thread> workers;
-    workers.reserve(threads - 1);
-    for (std::size_t t = 1; t < threads; ++t)
-        workers.emplace_back([&, t] {
-            conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch + t * p.tile_bytes(),
-                                              first_tile(t), first_tile(t + 1));
-        });
-    conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), scratch, 0, first_tile(1));
-    for (auto& w : workers) w.join();
+    // [padded image (in place only)][one tile of im2col rows per thread]
+    std::byte* tiles_scratch = scratch + p.padded_bytes();
+#if QTL_GEMM_INT8_AVX512_VNNI
+    if constexpr (!Emulated) {
+        if (p.in_place && p.gemm.isa == gemm_int8_isa::avx512_vnni &&
+            avx512_vnni::gemm_int8_grid_applies_avx512_vnni<Policy>(p.gemm)) {
+            auto* padded = reinterpret_cast<std::uint8_t*>(scratch);
+            const std::size_t image = s.height * s.width * s.channels;
+            for (std::size_t n = 0; n < s.batches; ++n) {
+                conv_int8_pad_image(p, input.data() + n * image, padded);
+                conv_int8_split(threads, conv_int8_image_tiles(p), [&](std::size_t t, std::size_t b, std::size_t e) {
+                    conv_int8_tiles_in_place<Policy>(p, padded, input.data(), n, output.data(),
+                                                     tiles_scratch + t * p.tile_bytes(), b, e);
+                });
+            }
+            return;
+        }
+    }
+#endif
+    conv_int8_split(threads, p.tiles(), [&](std::size_t t, std::size_t b, std::size_t e) {
+        conv_int8_tiles<Policy, Emulated>(p, input.data(), output.data(), tiles_scratch + t * p.tile_bytes(), b, e);
+    });
 }
 
 }  // namespace detail

@@ -251,26 +251,53 @@ private:
     register_requantize_avx512::register_stage<Form> stage_;
 };
 
-template <class Policy>
-void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
-                                  std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
-    const auto* rows = static_cast<const std::uint8_t*>(a);
+// Calls f(lane_epilogue<form>{}-typed tag) and returns true where a lane
+// epilogue serves `packed` under Policy; false otherwise.
+template <class Policy, class F>
+bool with_lane_epilogue(const gemm_int8_packed& packed, F&& f) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
         const register_requantize_constants& c = packed.lane_requantize;
         if (one_rounding_doubled_applies(c, packed.output)) {
             // The doubled form where the accumulators allow it (|acc + bias| < 2^30).
-            using doubled = lane_epilogue<register_requantize_avx512::form::one_rounding_doubled>;
-            gemm_int8_blocks<ops, doubled>(packed, rows, m, out, ldc, block_begin, block_end);
-            return;
+            f(std::type_identity<lane_epilogue<register_requantize_avx512::form::one_rounding_doubled>>{});
+            return true;
         }
         if (c.usable) {
             with_register_requantize_form(c, packed.output, [&](auto form) {
-                gemm_int8_blocks<ops, lane_epilogue<decltype(form)::value>>(packed, rows, m, out, ldc, block_begin,
-                                                                            block_end);
+                f(std::type_identity<lane_epilogue<decltype(form)::value>>{});
             });
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+// Whether gemm_int8_grid_blocks_avx512_vnni runs `packed` under Policy.
+template <class Policy>
+bool gemm_int8_grid_applies_avx512_vnni(const gemm_int8_packed& packed) {
+    return with_lane_epilogue<Policy>(packed, [](auto) {});
+}
+
+// conv_int8's in-place rows (gemm_int8_grid_blocks); false, doing nothing,
+// where no lane epilogue applies.
+template <class Policy>
+bool gemm_int8_grid_blocks_avx512_vnni(const gemm_int8_packed& packed, const gemm_int8_pixel_grid& grid,
+                                       std::size_t first, std::size_t pixels, std::size_t chunk, std::int8_t* out,
+                                       std::size_t ldc) {
+    return with_lane_epilogue<Policy>(packed, [&](auto epilogue) {
+        gemm_int8_grid_blocks<ops, typename decltype(epilogue)::type>(packed, grid, first, pixels, chunk, out, ldc);
+    });
+}
+
+template <class Policy>
+void gemm_int8_blocks_avx512_vnni(const gemm_int8_packed& packed, const void* a, std::size_t m, std::int8_t* out,
+                                  std::size_t ldc, std::size_t block_begin, std::size_t block_end) {
+    const auto* rows = static_cast<const std::uint8_t*>(a);
+    if (with_lane_epilogue<Policy>(packed, [&](auto epilogue) {
+            gemm_int8_blocks<ops, typename decltype(epilogue)::type>(packed, rows, m, out, ldc, block_begin,
+                                                                     block_end);
+        }))
+        return;
 #if QTL_DETAIL_GEMM_INT8_ZMM_FUSED
     using per_channel = detail::zmm_epilogue<Policy, true>;
     using per_tensor = detail::zmm_epilogue<Policy, false>;

@@ -165,6 +165,16 @@ struct gemm_int8_packed {
     std::size_t block_bytes() const noexcept { return k_groups * block_columns() * geometry.kgroup; }
 };
 
+// A convolution's activation rows read in place (conv_int8.hpp's in-place
+// path): its input converted once into the VPDPBUSD form (a + 128) with the
+// padding around it, output pixel p = y * width + x reading its k-group g
+// at origin + y * y_step + x * x_step + offsets[g].
+struct gemm_int8_pixel_grid {
+    const std::uint8_t* origin = nullptr;
+    std::size_t width = 1, y_step = 0, x_step = 0;
+    const std::uint32_t* offsets = nullptr;  // one per k-group of the tiles
+};
+
 namespace detail {
 
 inline std::int32_t wrapping_add(std::int32_t a, std::int32_t b) noexcept {

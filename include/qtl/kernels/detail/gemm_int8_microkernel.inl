@@ -13,7 +13,8 @@
 // (GCC's target pragma redefines them inside the region) or include headers.
 //
 // Expects in scope: <cstddef>, <cstdint>, <algorithm>, <array>, <utility>,
-// qtl::kernels::gemm_int8_packed and qtl requantize_n / requantize_channels_n.
+// qtl::kernels::gemm_int8_packed, gemm_int8_pixel_grid and qtl requantize_n /
+// requantize_channels_n.
 
 // Requantizes through memory: the accumulator is stored, biased and handed
 // to qtl's array requantize stage (the build's default xsimd arch).  Used
@@ -66,10 +67,33 @@ QTL_KERNELS_ALWAYS_INLINE void gemm_int8_start_tile(typename Ops::vec (&acc)[Row
     }
 }
 
+// Where a tile's activation rows are: row r's k-group g at at(r, g).
+// Packed rows (the GEMM, im2col tiles): row r at a + r * stride.
+template <class Ops>
+struct gemm_int8_strided_rows {
+    const typename Ops::a_elem* a;
+    std::size_t stride;
+    QTL_KERNELS_ALWAYS_INLINE const typename Ops::a_elem* at(int r, std::size_t g) const noexcept {
+        return a + r * stride + g * Ops::kgroup;
+    }
+};
+
+// A convolution's rows read in place (conv_int8.hpp): row r (an output
+// pixel) at rows[r], its k-group g at offsets[g] from there (the tap's
+// place in the padded input).
+template <class Ops>
+struct gemm_int8_gathered_rows {
+    std::array<const typename Ops::a_elem*, std::size_t{Ops::tile_rows}> rows;
+    const std::uint32_t* offsets;
+    QTL_KERNELS_ALWAYS_INLINE const typename Ops::a_elem* at(int r, std::size_t g) const noexcept {
+        return rows[std::size_t(r)] + offsets[g];
+    }
+};
+
 // K-group g of a tile: Vectors weight vectors times Rows broadcast activations.
-template <class Ops, int Rows, int Vectors>
-QTL_KERNELS_ALWAYS_INLINE void gemm_int8_k_step(typename Ops::vec (&acc)[Rows][Vectors], const typename Ops::a_elem* a,
-                                                std::size_t a_stride, const std::int8_t* w, std::size_t g) noexcept {
+template <class Ops, int Rows, int Vectors, class ARows>
+QTL_KERNELS_ALWAYS_INLINE void gemm_int8_k_step(typename Ops::vec (&acc)[Rows][Vectors], const ARows& a,
+                                                const std::int8_t* w, std::size_t g) noexcept {
     constexpr int lanes = Ops::lanes, kgroup = Ops::kgroup;
     constexpr std::size_t group_bytes = std::size_t{Ops::block_vectors} * lanes * kgroup;
     const std::int8_t* wg = w + g * group_bytes;
@@ -85,7 +109,7 @@ QTL_KERNELS_ALWAYS_INLINE void gemm_int8_k_step(typename Ops::vec (&acc)[Rows][V
     }
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
-        const typename Ops::bvec b = Ops::broadcast(a + r * a_stride + g * kgroup);
+        const typename Ops::bvec b = Ops::broadcast(a.at(r, g));
 #pragma GCC unroll 16
         for (int v = 0; v < Vectors; ++v) acc[r][v] = Ops::dot(acc[r][v], b, wv[v]);
     }
@@ -100,7 +124,8 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
     constexpr int lanes = Ops::lanes;
     typename Ops::vec acc[Rows][Vectors];
     (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
-    for (std::size_t g = 0; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g);
+    const gemm_int8_strided_rows<Ops> a_rows{a, a_stride};
+    for (std::size_t g = 0; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a_rows, w, g);
 
     // Unrolled too: an accumulator indexed at run time would keep the whole
     // array in memory, and the compiler would shuffle it through the k loop.
@@ -225,11 +250,10 @@ QTL_KERNELS_NOINLINE void gemm_int8_finish_deferred(gemm_int8_deferred_tile<Ops>
 // time), and which leaves its own accumulators pending.  Stride 1 (k_groups
 // in [24, 48): a 1x1 conv of 96-191 channels) has its own copy: with the run
 // time count GCC schedules it worse (3136 x 128 -> 128: 155 -> 167 us).
-template <class Ops, class Epilogue, int Stride>
-QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const typename Ops::a_elem* a, std::size_t a_stride,
-                                                   const std::int8_t* w, std::size_t k_groups, const Epilogue& epilogue,
-                                                   std::size_t col, std::int8_t* out, std::size_t ldc,
-                                                   gemm_int8_deferred_tile<Ops>& d) noexcept {
+template <class Ops, class Epilogue, int Stride, class ARows>
+QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const ARows a, const std::int8_t* w, std::size_t k_groups,
+                                                   const Epilogue& epilogue, std::size_t col, std::int8_t* out,
+                                                   std::size_t ldc, gemm_int8_deferred_tile<Ops>& d) noexcept {
     constexpr int Rows = gemm_int8_deferred_tile<Ops>::rows, Vectors = 4;
     typename Ops::vec acc[Rows][Vectors];
     (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
@@ -240,15 +264,15 @@ QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const typename Ops::a_elem* a
 #pragma GCC unroll 4
             for (int v = 0; v < Vectors; ++v) {
                 if constexpr (Stride == 1)
-                    gemm_int8_k_step<Ops>(acc, a, a_stride, w, g++);
+                    gemm_int8_k_step<Ops>(acc, a, w, g++);
                 else
-                    for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g++);
+                    for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, a, w, g++);
                 epilogue.scale(d.acc[r][v], d.col + std::size_t(v) * Ops::lanes);
             }
             epilogue.store_scaled4(d.acc[r], d.out + std::size_t(r) * d.ldc);
         }
     }
-    for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, a_stride, w, g);
+    for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, w, g);
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
 #pragma GCC unroll 4
@@ -369,10 +393,10 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
             const std::size_t rows = std::min<std::size_t>(Ops::tile_rows, m - row);
             if constexpr (deferring) {
                 if (defer_stride > 0 && rows == Ops::tile_rows && cols == block_columns) {
-                    (defer_stride == 1 ? gemm_int8_tile_deferring<Ops, Epilogue, 1>
-                                       : gemm_int8_tile_deferring<Ops, Epilogue, 0>)(
-                        a + row * a_stride, a_stride, w, tile_k_groups, epilogue, col, out + row * ldc + col, ldc,
-                        deferred);
+                    const gemm_int8_strided_rows<Ops> a_rows{a + row * a_stride, a_stride};
+                    (defer_stride == 1 ? gemm_int8_tile_deferring<Ops, Epilogue, 1, gemm_int8_strided_rows<Ops>>
+                                       : gemm_int8_tile_deferring<Ops, Epilogue, 0, gemm_int8_strided_rows<Ops>>)(
+                        a_rows, w, tile_k_groups, epilogue, col, out + row * ldc + col, ldc, deferred);
                     continue;
                 }
             }
@@ -381,4 +405,44 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
         }
     }
     if constexpr (deferring) (gemm_int8_finish_deferred<Ops>)(deferred, epilogue);
+}
+
+// `pixels` output pixels of a convolution from pixel `first` of `grid` on
+// (gemm_int8_pixel_grid: rows read in place, no im2col), out[p][n] at out +
+// p * ldc for pixel first + p: `chunk` pixels at a time, every column block
+// over a chunk before the next, one pending deferred tile throughout.  Only
+// full tiles with a deferred requantization: pixels and chunk multiples of
+// tile_rows, n a multiple of block_columns, at least vector_count k-groups
+// (conv_int8 checks; its other pixels go through im2col tiles).
+template <class Ops, class Epilogue>
+void gemm_int8_grid_blocks(const gemm_int8_packed& packed, const gemm_int8_pixel_grid& grid, std::size_t first,
+                           std::size_t pixels, std::size_t chunk, std::int8_t* out, std::size_t ldc) {
+    static_assert(gemm_int8_deferring_epilogue<Ops, Epilogue>);
+    const Epilogue epilogue(packed);
+    const std::size_t block_columns = packed.block_columns();
+    const std::size_t tile_k_groups = (packed.k + Ops::kgroup - 1) / Ops::kgroup;
+    gemm_int8_deferred_tile<Ops> deferred;
+    const auto tile = tile_k_groups / deferred.vector_count == 1
+                          ? gemm_int8_tile_deferring<Ops, Epilogue, 1, gemm_int8_gathered_rows<Ops>>
+                          : gemm_int8_tile_deferring<Ops, Epilogue, 0, gemm_int8_gathered_rows<Ops>>;
+    for (std::size_t c0 = 0; c0 < pixels; c0 += chunk) {
+        const std::size_t count = std::min(chunk, pixels - c0);
+        for (std::size_t block = 0; block < packed.blocks; ++block) {
+            const std::size_t col = block * block_columns;
+            const std::int8_t* w = packed.weights.data() + block * packed.block_bytes();
+            std::size_t y = (first + c0) / grid.width, x = (first + c0) % grid.width;
+            for (std::size_t p = c0; p < c0 + count; p += Ops::tile_rows) {
+                gemm_int8_gathered_rows<Ops> a{{}, grid.offsets};
+                for (std::size_t r = 0; r < std::size_t{Ops::tile_rows}; ++r) {
+                    a.rows[r] = grid.origin + y * grid.y_step + x * grid.x_step;
+                    if (++x == grid.width) {
+                        x = 0;
+                        ++y;
+                    }
+                }
+                tile(a, w, tile_k_groups, epilogue, col, out + p * ldc + col, ldc, deferred);
+            }
+        }
+    }
+    (gemm_int8_finish_deferred<Ops>)(deferred, epilogue);
 }
