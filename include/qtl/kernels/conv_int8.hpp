@@ -142,8 +142,8 @@ struct conv_int8_packed {
     // byte im2col_gather[j] of the kernel rows' 16-byte runs side by side.
     bool im2col_vbmi = false;
     std::array<std::uint8_t, 64> im2col_gather{};
-    // In place (AVX-512 VNNI, every column block full, k-groups of whole
-    // taps' channels, k >= 96): each call converts the input once into a
+    // In place (AVX-512 VNNI, every column block full, k-groups of 4
+    // consecutive input bytes, k >= 96): each call converts the input once into a
     // padded image (padded_height x padded_width pixels, the input zero point
     // around it) and the kernel reads every tap from there, tap_offsets[g]
     // bytes past a pixel's top-left tap for k-group g; no im2col rows but

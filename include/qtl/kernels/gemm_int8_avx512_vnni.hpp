@@ -251,8 +251,9 @@ private:
     register_requantize_avx512::register_stage<Form> stage_;
 };
 
-// Calls f(lane_epilogue<form>{}-typed tag) and returns true where a lane
-// epilogue serves `packed` under Policy; false otherwise.
+// Where a lane epilogue serves `packed` under Policy, calls
+// f(std::type_identity<lane_epilogue<form>>{}) with its form and returns
+// true; otherwise returns false.
 template <class Policy, class F>
 bool with_lane_epilogue(const gemm_int8_packed& packed, F&& f) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
