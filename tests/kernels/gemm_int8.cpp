@@ -132,6 +132,24 @@ long first_difference(const std::vector<std::int8_t>& x, const std::vector<std::
     return ix == x.end() && iy == y.end() ? -1 : long(ix - x.begin());
 }
 
+// One random per-channel case (double rounding) on every path: how many
+// paths differ from the formula, each named in a message.
+int mismatching_paths(std::mt19937& rng, const std::vector<path>& paths, std::size_t m, std::size_t n,
+                      std::size_t k, bool strided) {
+    const gemm_case c = random_case<double_rounding>(rng, m, n, k, true, strided);
+    const auto expected = reference_gemm<double_rounding>(c);
+    int mismatches = 0;
+    for (const path& pth : paths) {
+        const long diff = first_difference(run_path<double_rounding>(pth, c), expected);
+        if (diff >= 0) {
+            ++mismatches;
+            MESSAGE(pth.name(), " M=", m, " N=", n, " K=", k, std::string(strided ? " strided" : ""),
+                    ": first difference at byte ", diff);
+        }
+    }
+    return mismatches;
+}
+
 }  // namespace
 
 TEST_CASE("gemm_int8: hand-computed 1x3 times 3x2, every path") {
@@ -329,23 +347,9 @@ TEST_CASE("gemm_int8: every path == the formula where tiles requantize inside th
     std::mt19937 rng(424242);
     const std::vector<path> paths = runnable_paths();
     int mismatches = 0;
-    for (std::size_t k : {92, 93, 96, 191, 192, 290}) {
-        for (std::size_t m : {6, 7, 12, 13, 25}) {
-            for (std::size_t n : {64, 128, 130}) {
-                const bool strided = (m + n) % 2 == 1;
-                const gemm_case c = random_case<double_rounding>(rng, m, n, k, true, strided);
-                const auto expected = reference_gemm<double_rounding>(c);
-                for (const path& pth : paths) {
-                    const long diff = first_difference(run_path<double_rounding>(pth, c), expected);
-                    if (diff >= 0) {
-                        ++mismatches;
-                        MESSAGE(pth.name(), " M=", m, " N=", n, " K=", k, strided ? " strided" : "",
-                                ": first difference at byte ", diff);
-                    }
-                }
-            }
-        }
-    }
+    for (std::size_t k : {92, 93, 96, 191, 192, 290})
+        for (std::size_t m : {6, 7, 12, 13, 25})
+            for (std::size_t n : {64, 128, 130}) mismatches += mismatching_paths(rng, paths, m, n, k, (m + n) % 2 == 1);
     CHECK(mismatches == 0);
     // 400 rows of K = 130: four chunks of rows (each leaves a tile pending
     // for the next), the last ragged; 2 and 3 threads split 192 columns.
@@ -354,6 +358,34 @@ TEST_CASE("gemm_int8: every path == the formula where tiles requantize inside th
     for (const path& pth : paths) {
         CAPTURE(pth.name());
         for (unsigned threads : {1u, 2u, 3u}) CHECK(run_path<double_rounding>(pth, c, threads) == expected);
+    }
+}
+
+// Tiles of two vectors (a column block of 32 real columns) with 6 to 23
+// k-groups (k in [21, 92]) do the same on the AVX-512 VNNI kernel: the
+// pending tile's 12 vectors two after each of the first six k-group slots,
+// a pair of rows stored after every fourth.  Around both thresholds, with
+// 32 columns alone (rows contiguous at ldc 32, or strided) and after a full
+// block (n = 96), row tails, and a 3x3x3 first layer's rows in chunks and
+// threads.
+TEST_CASE("gemm_int8: every path == the formula where 32-column tiles requantize inside the next tile's k loop") {
+    std::mt19937 rng(32323);
+    const std::vector<path> paths = runnable_paths();
+    int mismatches = 0;
+    for (std::size_t k : {20, 21, 24, 27, 47, 48, 70, 92, 93})
+        for (std::size_t m : {6, 7, 12, 13, 25})
+            for (std::size_t n : {32, 96})
+                for (const bool strided : {false, true}) mismatches += mismatching_paths(rng, paths, m, n, k, strided);
+    CHECK(mismatches == 0);
+    // A first layer's GEMM (k = 27): 1000 rows in several chunks, the last ragged.
+    for (const bool strided : {false, true}) {
+        const gemm_case c = random_case<double_rounding>(rng, 1000, 32, 27, true, strided);
+        const auto expected = reference_gemm<double_rounding>(c);
+        for (const path& pth : paths) {
+            CAPTURE(pth.name());
+            CAPTURE(strided);
+            for (unsigned threads : {1u, 2u, 3u}) CHECK(run_path<double_rounding>(pth, c, threads) == expected);
+        }
     }
 }
 

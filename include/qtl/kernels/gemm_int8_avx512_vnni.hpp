@@ -239,6 +239,15 @@ public:
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled4(const __m512i (&x)[4], std::int8_t* out) const noexcept {
         _mm512_storeu_si512(out, stage_.scaled_to_bytes(x));
     }
+    // Two rows of two scaled vectors (gemm_int8_pair_tile_deferring): x[0],
+    // x[1] to out, x[2], x[3] to out + ldc, 32 bytes each.
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled2_rows2(const __m512i (&x)[4], std::int8_t* out,
+                                                                   std::size_t ldc) const noexcept {
+        const __m512i bytes = stage_.scaled_to_bytes(x);
+        if (ldc == 32) return _mm512_storeu_si512(out, bytes);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ldc), _mm512_extracti64x4_epi64(bytes, 1));
+    }
 
 private:
     static void store_rows16(__m128i bytes, std::int8_t* out, std::size_t count) noexcept {

@@ -462,7 +462,8 @@ public:
           zero_point_(_mm512_set1_epi32(out.output_zero_point)),
           zero_point16_(_mm512_set1_epi16(static_cast<std::int16_t>(out.output_zero_point))),
           min8_(_mm512_set1_epi8(static_cast<char>(out.activation_min))),
-          max8_(_mm512_set1_epi8(static_cast<char>(out.activation_max))) {}
+          max8_(_mm512_set1_epi8(static_cast<char>(out.activation_max))),
+          clamp_bytes_(out.activation_min > INT8_MIN || out.activation_max < INT8_MAX) {}
 
     // The whole stage: int32 lanes within the activation range (clamp, then
     // add the zero point, as qtl's requantize_clamp: no int32 overflow;
@@ -564,7 +565,11 @@ private:
             s01 = _mm512_adds_epi16(s01, zero_point16_);
             s23 = _mm512_adds_epi16(s23, zero_point16_);
         }
-        const __m512i b = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(s01, s23), min8_), max8_);
+        __m512i b = _mm512_packs_epi16(s01, s23);
+        // The packs saturate to [-128, 127] themselves: the byte clamp only
+        // for a narrower range (a fused ReLU), as in the AVX2 stage (the
+        // first layer 3x3x3 -> 32 without it 105.3 -> 103.0 us, AMD Zen 4).
+        if (clamp_bytes_) b = _mm512_min_epi8(_mm512_max_epi8(b, min8_), max8_);
         // 128-bit lane i holds lanes 4i..4i+3 of s0, s1, s2, s3 (a dword
         // each): a 4x4 transpose of dwords puts each vector's in order.
         const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -585,6 +590,7 @@ private:
     const std::int64_t* doubled_odd_;
     __m512i low_, high_, zero_point_;
     __m512i zero_point16_, min8_, max8_;  // narrow4's constants
+    bool clamp_bytes_;
 };
 
 // requantize<int8_t, double_rounding> of acc[16 q + l], lane l of channels

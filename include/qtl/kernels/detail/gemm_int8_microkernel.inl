@@ -211,9 +211,9 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
 // k-groups, where they fill the ports the dot products leave idle.  Measured
 // on AMD Zen 5 in one process (the GEMM alone, fastest of 20, alternating):
 // 3136 x 128 -> 128 182 -> 155 us, 384 x 768 -> 768 578 -> 545 us.
-template <class Ops>
+template <class Ops, int Vectors = Ops::block_vectors>
 struct gemm_int8_deferred_tile {
-    static constexpr int rows = Ops::tile_rows, vectors = Ops::block_vectors;
+    static constexpr int rows = Ops::tile_rows, vectors = Vectors;
     static constexpr int vector_count = rows * vectors;
     alignas(64) typename Ops::vec acc[rows][vectors];
     std::int8_t* out = nullptr;  // row r of the tile at out + r * ldc
@@ -276,6 +276,81 @@ QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const ARows a, const std::int
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
 #pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) d.acc[r][v] = acc[r][v];
+    }
+    d.out = out;
+    d.col = col;
+    d.ldc = ldc;
+    d.pending = true;
+}
+
+// The same for tiles of two vectors (a column block of 32 real columns:
+// first conv layers, MobileNet's projections to 32 channels) with 6 to 23
+// k-groups, too few for one vector a k-group (24 and up take the full
+// tiles' path).  Their epilogue is most of their time (the first layer,
+// 3x3x3 -> 32: 7 k-groups, 12 VPDPBUSD each): the pending tile's 12
+// vectors are scaled two after each of the first six k-group slots
+// (k_groups / 6 k-groups each), and each pair of rows narrowed and stored
+// once its four vectors are scaled (the first layer on AMD Zen 4, alone,
+// alternating: 110.6 -> 106.4 us; from 24 k-groups up no gain, docs/
+// conv_kernels.md).  The scaled vectors stay in registers: written back to
+// the pending tile, GCC reloaded every pointer after each store, and the
+// layer ran 1.6x slower.
+template <class Ops, class Epilogue>
+concept gemm_int8_pair_deferring_epilogue =
+    Ops::tile_rows % 2 == 0 && requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&rows)[4],
+                                        std::int8_t* out) {
+        e.scale(x, std::size_t{});
+        e.store_scaled2_rows2(rows, out, std::size_t{});
+    };
+
+template <class Ops, class Epilogue>
+QTL_KERNELS_NOINLINE void gemm_int8_finish_deferred_pairs(gemm_int8_deferred_tile<Ops, 2>& d,
+                                                          const Epilogue& epilogue) noexcept {
+    if (!d.pending) return;
+    for (int r = 0; r < d.rows; r += 2) {
+        typename Ops::vec scaled[4] = {d.acc[r][0], d.acc[r][1], d.acc[r + 1][0], d.acc[r + 1][1]};
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) epilogue.scale(scaled[q], d.col + std::size_t(q % 2) * Ops::lanes);
+        epilogue.store_scaled2_rows2(scaled, d.out + std::size_t(r) * d.ldc, d.ldc);
+    }
+    d.pending = false;
+}
+
+// Stride 1 (6-11 k-groups: the first layer's 7) has its own copy, as above.
+template <class Ops, class Epilogue, int Stride, class ARows>
+QTL_KERNELS_NOINLINE void gemm_int8_pair_tile_deferring(const ARows a, const std::int8_t* w, std::size_t k_groups,
+                                                        const Epilogue& epilogue, std::size_t col, std::int8_t* out,
+                                                        std::size_t ldc, gemm_int8_deferred_tile<Ops, 2>& d) noexcept {
+    constexpr int Rows = Ops::tile_rows, Vectors = 2;
+    typename Ops::vec acc[Rows][Vectors];
+    (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
+    std::size_t g = 0;
+    if (d.pending) {
+        const std::size_t stride = Stride > 0 ? std::size_t{Stride} : k_groups / Rows;
+        // A loop over row pairs (unrolled, the same speed with three times the code).
+#pragma GCC unroll 1
+        for (int p = 0; p < Rows; p += 2) {
+            typename Ops::vec scaled[4];  // rows p and p + 1 of the pending tile
+#pragma GCC unroll 2
+            for (int q = 0; q < 2; ++q) {
+                if constexpr (Stride == 1)
+                    gemm_int8_k_step<Ops>(acc, a, w, g++);
+                else
+                    for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, a, w, g++);
+#pragma GCC unroll 2
+                for (int v = 0; v < Vectors; ++v) {
+                    scaled[q * 2 + v] = d.acc[p + q][v];
+                    epilogue.scale(scaled[q * 2 + v], d.col + std::size_t(v) * Ops::lanes);
+                }
+            }
+            epilogue.store_scaled2_rows2(scaled, d.out + std::size_t(p) * d.ldc, d.ldc);
+        }
+    }
+    for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, w, g);
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 2
         for (int v = 0; v < Vectors; ++v) d.acc[r][v] = acc[r][v];
     }
     d.out = out;
@@ -380,6 +455,11 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
     constexpr bool deferring = gemm_int8_deferring_epilogue<Ops, Epilogue>;
     gemm_int8_deferred_tile<Ops> deferred;
     const std::size_t defer_stride = deferring ? tile_k_groups / deferred.vector_count : 0;
+    // Tiles of two vectors with 6-23 k-groups defer theirs too (gemm_int8_pair_tile_deferring).
+    constexpr bool pair_deferring = gemm_int8_pair_deferring_epilogue<Ops, Epilogue>;
+    gemm_int8_deferred_tile<Ops, 2> deferred_pair;
+    const bool pairs_defer = pair_deferring && tile_k_groups >= std::size_t{Ops::tile_rows} &&
+                             tile_k_groups < std::size_t{deferred.vector_count};
     for (std::size_t block = block_begin; block < block_end; ++block) {
         const std::size_t col = block * block_columns;
         const std::size_t cols = std::min(block_columns, packed.n - col);
@@ -400,11 +480,22 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
                     continue;
                 }
             }
+            if constexpr (pair_deferring) {
+                if (pairs_defer && rows == Ops::tile_rows && cols == 2 * std::size_t{Ops::lanes}) {
+                    const gemm_int8_strided_rows<Ops> a_rows{a + row * a_stride, a_stride};
+                    (tile_k_groups < 2 * std::size_t{Ops::tile_rows}
+                         ? gemm_int8_pair_tile_deferring<Ops, Epilogue, 1, gemm_int8_strided_rows<Ops>>
+                         : gemm_int8_pair_tile_deferring<Ops, Epilogue, 0, gemm_int8_strided_rows<Ops>>)(
+                        a_rows, w, tile_k_groups, epilogue, col, out + row * ldc + col, ldc, deferred_pair);
+                    continue;
+                }
+            }
             tiles[(rows - 1) * Ops::block_vectors + (vectors - 1)](a + row * a_stride, a_stride, w, tile_k_groups,
                                                                    epilogue, col, cols, out + row * ldc + col, ldc);
         }
     }
     if constexpr (deferring) (gemm_int8_finish_deferred<Ops>)(deferred, epilogue);
+    if constexpr (pair_deferring) (gemm_int8_finish_deferred_pairs<Ops>)(deferred_pair, epilogue);
 }
 
 // `pixels` output pixels of a convolution from pixel `first` of `grid` on
