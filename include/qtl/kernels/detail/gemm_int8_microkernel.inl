@@ -284,17 +284,17 @@ QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const ARows a, const std::int
     d.pending = true;
 }
 
-// The same for tiles of two vectors (a column block of 32 real columns:
-// first conv layers, MobileNet's projections to 32 channels) with 6 to 23
-// k-groups, too few for one vector a k-group (24 and up take the full
-// tiles' path).  Their epilogue is most of their time (the first layer,
-// 3x3x3 -> 32: 7 k-groups, 12 VPDPBUSD each): the pending tile's 12
-// vectors are scaled two after each of the first six k-group slots
-// (k_groups / 6 k-groups each), and each pair of rows narrowed and stored
-// once its four vectors are scaled (the first layer on AMD Zen 4, alone,
-// alternating: 110.6 -> 106.4 us; from 24 k-groups up no gain, docs/
-// conv_kernels.md).  The scaled vectors stay in registers: written back to
-// the pending tile, GCC reloaded every pointer after each store, and the
+// The same for tiles of two vectors (a column block of 32 real columns) with
+// 6 to 23 k-groups: first conv layers, 1x1 convs of 21-92 channels to 32.
+// Too few k-groups for one vector each, and from 24 up (MobileNet's
+// projections to 32 channels) the pair tiles gained nothing.  Their epilogue
+// is most of their time (the first layer, 3x3x3 -> 32: 7 k-groups, 12
+// VPDPBUSD each): the pending tile's 12 vectors are scaled two after each of
+// the first six k-group slots (k_groups / 6 k-groups each), and each pair of
+// rows narrowed and stored once its four vectors are scaled (the first layer
+// on AMD Zen 4, alone, alternating: 110.6 -> 106.4 us;
+// docs/conv_kernels.md).  The scaled vectors stay in registers: written back
+// to the pending tile, GCC reloaded every pointer after each store, and the
 // layer ran 1.6x slower.
 template <class Ops, class Epilogue>
 concept gemm_int8_pair_deferring_epilogue =
