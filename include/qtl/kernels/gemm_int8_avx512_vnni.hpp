@@ -187,12 +187,7 @@ public:
     QTL_KERNELS_NOINLINE void store2_rows2(__m512i a0, __m512i a1, __m512i b0, __m512i b1, std::size_t col,
                                            std::int8_t* out, std::size_t ldc, std::size_t count) const noexcept {
         const __m512i bytes = stage_.two_rows_to_bytes(a0, a1, b0, b1, col, 16);
-        if (count == 32 && ldc == 32) return _mm512_storeu_si512(out, bytes);
-        if (count == 32) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ldc), _mm512_extracti64x4_epi64(bytes, 1));
-            return;
-        }
+        if (count == 32) return store_two_rows32(bytes, out, ldc);
         const __mmask32 mask = _cvtu32_mask32(std::uint32_t((std::uint64_t{1} << count) - 1));
         _mm256_mask_storeu_epi8(out, mask, _mm512_castsi512_si256(bytes));
         _mm256_mask_storeu_epi8(out + ldc, mask, _mm512_extracti64x4_epi64(bytes, 1));
@@ -243,13 +238,18 @@ public:
     // x[1] to out, x[2], x[3] to out + ldc, 32 bytes each.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled2_rows2(const __m512i (&x)[4], std::int8_t* out,
                                                                    std::size_t ldc) const noexcept {
-        const __m512i bytes = stage_.scaled_to_bytes(x);
+        store_two_rows32(stage_.scaled_to_bytes(x), out, ldc);
+    }
+
+private:
+    // Bytes [0, 32) to out and [32, 64) to out + ldc (one store where the rows are contiguous).
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE static void store_two_rows32(__m512i bytes, std::int8_t* out,
+                                                                       std::size_t ldc) noexcept {
         if (ldc == 32) return _mm512_storeu_si512(out, bytes);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_castsi512_si256(bytes));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ldc), _mm512_extracti64x4_epi64(bytes, 1));
     }
 
-private:
     static void store_rows16(__m128i bytes, std::int8_t* out, std::size_t count) noexcept {
         if (count == 16)
             _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
