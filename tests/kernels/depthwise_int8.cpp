@@ -604,14 +604,16 @@ TEST_CASE("depthwise_int8: batch 2, clamps, one-pixel and filter-wider-than-imag
     check_all_kernels(narrow);  // every output pixel is a border pixel
 }
 
-TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_doubled while |acc + bias| < 2^30") {
+TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_offset while |acc + bias| < 2^30") {
     // A KxK output sums K*K products of |x - zp| <= 255 and |w| <= 128:
     // |acc + bias| <= |bias| + K*K * 255 * 128 (293760 for 3x3, 816000 for 5x5).
+    // Below 2^30 (the doubled form's bound, one_rounding_doubled) the kernels
+    // run one_rounding_offset, whose accumulators + 2^30 then stay in [0, 2^31).
     enum class path { block_quads, rows_a_pass, one_row };
     for (path kind : {path::block_quads, path::rows_a_pass, path::one_row}) {
         const int k = kind == path::one_row ? 5 : 3;  // 5x5: quad rows, one row a pass
         const std::int32_t last_doubled_bias = (1 << 30) - k * k * 255 * 128 - 1;
-        for (int bias_step : {-1, 0, 1}) {  // at the bound: doubled, doubled, one_rounding
+        for (int bias_step : {-1, 0, 1}) {  // at the bound: offset, offset, one_rounding
             dw_case c;
             c.height = 9;
             c.width = 11;
@@ -631,7 +633,7 @@ TEST_CASE("depthwise_int8: the VNNI kernels' in-register forms: one_rounding_dou
             CHECK(packed.lane_requantize.one_rounding_doubled == (bias_step <= 0));
             CHECK(packed.block_quads == (kind == path::block_quads));
             CHECK(packed.rows_per_pass == (kind == path::one_row ? 1 : 4));
-            // AVX-VNNI: horizontal quads, 2 rows a pass for 3 filter rows (the doubled form on the AVX2 stage).
+            // AVX-VNNI: horizontal quads, 2 rows a pass for 3 filter rows (the offset form on the AVX2 stage).
             CHECK(qtl::kernels::pack_depthwise_int8(p.spec, depthwise_int8_isa::avx_vnni).rows_per_pass ==
                   (kind == path::one_row ? 1 : 2));
             check_all_kernels(p);

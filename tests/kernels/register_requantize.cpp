@@ -21,7 +21,8 @@
 // every lane meeting every multiplier.  Both stages also in their
 // one-rounding forms (one shift in [-23, -1] on every lane, the zero point in
 // the 64-bit addend), and the AVX2 stage in its one_rounding_doubled form
-// (accumulators below 2^30 in magnitude), which the AVX-512 stage has too.
+// (accumulators below 2^30 in magnitude), which the AVX-512 stage has too,
+// and both in the one_rounding_offset form (the same accumulators + 2^30).
 
 namespace {
 
@@ -199,6 +200,18 @@ TEST_CASE("register_requantize: when the AVX2 one_rounding_doubled form applies,
     CHECK(c.doubled_addend_odd[0] == (std::int64_t{1} << 31) + (std::int64_t{1} << 54) - 5 * (std::int64_t{1} << 55));
     CHECK(c.doubled_addend_even[1] == (std::int64_t{1} << 31) + (std::int64_t{1} << 38) - 5 * (std::int64_t{1} << 39));
     CHECK(c.doubled_addend_odd[1] == (std::int64_t{1} << 31) + (std::int64_t{1} << 32) - 5 * (std::int64_t{1} << 33));
+    // one_rounding_offset: 2m per lane (odd lanes' also at the even lane before), and the
+    // doubled addends less 2^31 m and 2^32.
+    CHECK(c.offset_multiplier[0] == static_cast<std::int32_t>(std::uint32_t{1} << 31));
+    CHECK(c.offset_multiplier[1] == static_cast<std::int32_t>(3037000500u));
+    CHECK(c.offset_multiplier_odd[0] == static_cast<std::int32_t>(3037000500u));
+    CHECK(c.offset_multiplier[2] == 0);
+    CHECK(c.offset_multiplier[3] == 0);
+    CHECK(c.offset_addend_even[0] ==
+          c.doubled_addend_even[0] - (std::int64_t{1} << 61) - (std::int64_t{1} << 32));
+    CHECK(c.offset_addend_odd[0] ==
+          c.doubled_addend_odd[0] - std::int64_t{1518500250} * (std::int64_t{1} << 31) - (std::int64_t{1} << 32));
+    CHECK(c.offset_addend_even[1] == c.doubled_addend_even[1] - (std::int64_t{1} << 32));
     CHECK_FALSE(make_register_requantize_constants(qms, 3, 4, -5).one_rounding_doubled);  // no bound given
     CHECK_FALSE(make_register_requantize_constants(qms, 3, 4, -5, below + 1).one_rounding_doubled);
     const std::vector<qtl::quantized_multiplier> negative{{-(1 << 30), -3}};
@@ -209,38 +222,39 @@ TEST_CASE("register_requantize: when the AVX2 one_rounding_doubled form applies,
     CHECK(qtl::kernels::accumulator_bound(1000, 9) == 1000 + 9 * 255 * 128);
 }
 
-TEST_CASE("register_requantize: the AVX2 one_rounding_doubled stage equals gemmlowp where |x| < 2^30") {
+TEST_CASE("register_requantize: the AVX2 one_rounding_doubled and _offset stages equal gemmlowp where |x| < 2^30") {
     if (!qtl::kernels::detect_cpu_features().avx2) return;
+    using qtl::kernels::register_requantize_avx2::lanes_stage;
     const std::vector<std::int32_t> values = doubled_form_accumulators();
     std::size_t checked = 0, wrong = 0;
-    for (const qtl::requantize_params out : output_params)
-        for (int shift = -23; shift <= -1; ++shift) {
-            std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);  // 0 in lanes 7 and 14
-            for (auto& qm : qms) qm.shift = shift;
-            const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point, doubled_bound);
-            REQUIRE(c.one_rounding_doubled);
-            for (std::size_t i = 0; i < values.size(); i += 8)
-                for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
-                    std::int32_t acc[32];
-                    for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
-                    std::int8_t one[8], two[16], four[32];
-                    qtl::kernels::register_requantize_avx2::requantize_lanes(
-                        c, out, acc, 0, 8, one, two, four,
-                        qtl::kernels::register_requantize_avx2::lanes_stage::one_rounding_doubled);
-                    for (std::size_t j = 0; j < 32; ++j) {
-                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
-                        ++checked;
-                        if (four[j] == expected && (j >= 8 || one[j] == expected) &&
-                            (j >= 16 || two[j] == gemmlowp_requantize(acc[j], qms[j], out)))
-                            continue;
-                        if (wrong++ == 0)
-                            FAIL_CHECK("shift " << shift << " zero point " << out.output_zero_point << " acc " << acc[j]
-                                                << " lane " << j << ": expected " << int(expected) << ", got four "
-                                                << int(four[j]));
+    for (const lanes_stage which : {lanes_stage::one_rounding_doubled, lanes_stage::one_rounding_offset})
+        for (const qtl::requantize_params out : output_params)
+            for (int shift = -23; shift <= -1; ++shift) {
+                std::vector<qtl::quantized_multiplier> qms = lane_multipliers(shift);  // 0 in lanes 7 and 14
+                for (auto& qm : qms) qm.shift = shift;
+                const auto c = make_register_requantize_constants(qms, 16, 16, out.output_zero_point, doubled_bound);
+                REQUIRE(c.one_rounding_doubled);
+                for (std::size_t i = 0; i < values.size(); i += 8)
+                    for (std::size_t rot = 0; rot < 8; ++rot) {  // every value meets every lane's multiplier
+                        std::int32_t acc[32];
+                        for (std::size_t j = 0; j < 32; ++j) acc[j] = values[(i + j + rot) % values.size()];
+                        std::int8_t one[8], two[16], four[32];
+                        qtl::kernels::register_requantize_avx2::requantize_lanes(
+                            c, out, acc, 0, 8, one, two, four, which);
+                        for (std::size_t j = 0; j < 32; ++j) {
+                            const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j % 8], out);
+                            ++checked;
+                            if (four[j] == expected && (j >= 8 || one[j] == expected) &&
+                                (j >= 16 || two[j] == gemmlowp_requantize(acc[j], qms[j], out)))
+                                continue;
+                            if (wrong++ == 0)
+                                FAIL_CHECK("form " << int(which) << " shift " << shift << " zero point "
+                                                    << out.output_zero_point << " acc " << acc[j] << " lane " << j
+                                                    << ": expected " << int(expected) << ", got four " << int(four[j]));
+                        }
                     }
-                }
-        }
-    CHECK(checked == values.size() * 32 * 23 * 4);
+            }
+    CHECK(checked == values.size() * 32 * 23 * 4 * 2);
     CHECK(wrong == 0);
 }
 
@@ -332,7 +346,7 @@ TEST_CASE("register_requantize: the AVX-512 stage (one, two, four vectors, two r
     CHECK(wrong == 0);
 }
 
-TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled stage equals gemmlowp where |x| < 2^30") {
+TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled and _offset stages equal gemmlowp where |x| < 2^30") {
     const auto f = qtl::kernels::detect_cpu_features();
     if (!(f.avx512f && f.avx512bw)) {
         MESSAGE("no AVX-512BW on this CPU: the 16-lane doubled stage is not run");
@@ -340,38 +354,41 @@ TEST_CASE("register_requantize: the AVX-512 one_rounding_doubled stage equals ge
     }
     const std::vector<std::int32_t> values = doubled_form_accumulators();
     std::size_t checked = 0, wrong = 0;
-    for (const qtl::requantize_params out : output_params)
-        for (int shift = -23; shift <= -1; ++shift) {
-            // 64 channels, vector q's multipliers rotated by q (zero in two lanes of each).
-            std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift), qms;
-            for (auto& qm : sixteen) qm.shift = shift;
-            for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
-            const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point, doubled_bound);
-            REQUIRE(c.one_rounding_doubled);
-            for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})
-                for (std::size_t start = 0; start < values.size(); ++start) {
-                    std::int32_t acc[64];
-                    for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
-                    std::int8_t one[16], two[32], four[64], rows[64];
-                    qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two, four,
-                                                                               rows, true);
-                    for (std::size_t j = 0; j < 64; ++j) {
-                        const std::int8_t expected = gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
-                        const std::int8_t expected_rows =
-                            gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
-                        ++checked;
-                        if (four[j] == expected && rows[j] == expected_rows && (j >= 32 || two[j] == expected) &&
-                            (j >= 16 || one[j] == expected))
-                            continue;
-                        if (wrong++ == 0)
-                            FAIL_CHECK("shift " << shift << " zero point " << out.output_zero_point << " col_step "
-                                                << col_step << " acc " << acc[j] << " lane " << j << ": expected "
-                                                << int(expected) << ", got four " << int(four[j]) << ", rows "
-                                                << int(rows[j]));
+    using form = qtl::kernels::register_requantize_form;
+    for (const form special : {form::one_rounding_doubled, form::one_rounding_offset})
+        for (const qtl::requantize_params out : output_params)
+            for (int shift = -23; shift <= -1; ++shift) {
+                // 64 channels, vector q's multipliers rotated by q (zero in two lanes of each).
+                std::vector<qtl::quantized_multiplier> sixteen = lane_multipliers(shift), qms;
+                for (auto& qm : sixteen) qm.shift = shift;
+                for (std::size_t j = 0; j < 64; ++j) qms.push_back(sixteen[(j + j / 16) % 16]);
+                const auto c = make_register_requantize_constants(qms, 64, 64, out.output_zero_point, doubled_bound);
+                REQUIRE(c.one_rounding_doubled);
+                for (const std::size_t col_step : {std::size_t{0}, std::size_t{16}})
+                    for (std::size_t start = 0; start < values.size(); ++start) {
+                        std::int32_t acc[64];
+                        for (std::size_t j = 0; j < 64; ++j) acc[j] = values[(start + j) % values.size()];
+                        std::int8_t one[16], two[32], four[64], rows[64];
+                        qtl::kernels::register_requantize_avx512::requantize_lanes(c, out, acc, 0, col_step, one, two,
+                                                                                   four, rows, special);
+                        for (std::size_t j = 0; j < 64; ++j) {
+                            const std::int8_t expected =
+                                gemmlowp_requantize(acc[j], qms[j / 16 * col_step + j % 16], out);
+                            const std::int8_t expected_rows =
+                                gemmlowp_requantize(acc[j], qms[j / 16 % 2 * col_step + j % 16], out);
+                            ++checked;
+                            if (four[j] == expected && rows[j] == expected_rows && (j >= 32 || two[j] == expected) &&
+                                (j >= 16 || one[j] == expected))
+                                continue;
+                            if (wrong++ == 0)
+                                FAIL_CHECK("form " << int(special) << " shift " << shift << " zero point "
+                                                    << out.output_zero_point << " col_step " << col_step << " acc "
+                                                    << acc[j] << " lane " << j << ": expected " << int(expected)
+                                                    << ", got four " << int(four[j]) << ", rows " << int(rows[j]));
+                        }
                     }
-                }
-        }
-    CHECK(checked == values.size() * 64 * 2 * 23 * 4);
+            }
+    CHECK(checked == values.size() * 64 * 2 * 23 * 4 * 2);
     CHECK(wrong == 0);
 }
 #endif

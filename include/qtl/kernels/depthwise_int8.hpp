@@ -436,7 +436,7 @@ inline depthwise_int8_packed pack_depthwise_int8(const depthwise_int8_spec& s, d
         }
     }
     // |accumulator + bias| stays within this: KH x KW products an output
-    // (what the AVX-512 VNNI kernel's one_rounding_doubled epilogue needs below 2^30).
+    // (what the VNNI kernels' one_rounding_offset epilogue needs below 2^30).
     std::int64_t max_abs_bias = 0;
     for (const std::int32_t b : s.bias) max_abs_bias = std::max(max_abs_bias, std::abs(std::int64_t{b}));
     p.lane_requantize = make_register_requantize_constants(
@@ -634,14 +634,15 @@ QTL_DETAIL_DEPTHWISE_INLINE void for_each_pixel_group(std::size_t width, const G
     }
 }
 
-// The in-register form: one_rounding_doubled where the packing's bound on
-// |accumulator + bias| allows it (on AVX-512, 10 instructions per 16 lanes
-// before the narrow, against 12 for one_rounding), else the one c and out allow.
+// The in-register form: one_rounding_offset where the packing's bound on
+// |accumulator + bias| allows it (the kernels start from bias + 2^30 then; on
+// AVX-512, 9 instructions per 16 lanes before the narrow, against 10 for
+// one_rounding_doubled and 12 for one_rounding), else the one c and out allow.
 template <class F>
 void with_lane_form(const register_requantize_constants& c, const requantize_params& out, const F& f) {
     using form = register_requantize_form;
     if (one_rounding_doubled_applies(c, out))
-        f(std::integral_constant<form, form::one_rounding_doubled>{});
+        f(std::integral_constant<form, form::one_rounding_offset>{});
     else
         with_register_requantize_form(c, out, f);
 }
@@ -937,6 +938,8 @@ using register_requantize_avx2::store_int8_lanes;
 // spill_epilogue stores the int32 accumulators in the row buffer.
 template <register_requantize_form Form>
 struct register_epilogue {
+    // What the accumulators must start from on top of the bias.
+    static constexpr std::int32_t accumulator_offset = accumulator_offset_of<Form>;
     register_stage<Form> stage;
     std::int8_t* out_row;
     std::size_t out_channels;
@@ -967,6 +970,7 @@ struct register_epilogue {
 };
 
 struct spill_epilogue {
+    static constexpr std::int32_t accumulator_offset = 0;
     std::int32_t* acc_row;
     std::size_t out_channels;
 
@@ -1033,8 +1037,8 @@ void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_r
 // Calls row(epilogue) for output row `dst`: requantized in registers (double
 // rounding, no INT32_MIN multiplier), else int32 sums spilled, then the
 // array requantize stage.
-// Doubled: one_rounding_doubled where the packing's bound allows it (the
-// quad-row kernels), see with_row_form.
+// Doubled: one_rounding_offset where the packing's bound allows it (the
+// quad-row kernels, which then start from bias + 2^30), see with_row_form.
 template <class Policy, bool Doubled = false, class Row>
 void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s, std::int8_t* dst, const Row& row) {
     if constexpr (std::is_same_v<Policy, double_rounding>) {
@@ -1102,8 +1106,10 @@ struct ops {
     static vec load_weights(const std::int8_t* w) noexcept {
         return _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
     }
+    template <std::int32_t Offset>
     static vec load_bias(const std::int32_t* b) noexcept {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+        const vec bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+        return Offset == 0 ? bias : _mm256_add_epi32(bias, _mm256_set1_epi32(Offset));
     }
     static vec dot(vec acc, vec x, vec w) noexcept { return _mm256_dpbusd_avx_epi32(acc, x, w); }
     static void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
@@ -1140,6 +1146,7 @@ namespace qtl::kernels::depthwise_avx512bw {
 
 template <register_requantize_avx512::form Form>
 struct register_epilogue {
+    static constexpr std::int32_t accumulator_offset = accumulator_offset_of<Form>;
     register_requantize_avx512::register_stage<Form> stage;
     std::int8_t* out_row;
     std::size_t out_channels;
@@ -1171,6 +1178,7 @@ struct register_epilogue {
 };
 
 struct spill_epilogue {
+    static constexpr std::int32_t accumulator_offset = 0;
     std::int32_t* acc_row;
     std::size_t out_channels;
 
@@ -1224,8 +1232,8 @@ void output_row(const depthwise_int8_packed& p, const std::int16_t* const* tap_r
 // Calls row(epilogue) for output row `dst` with the 16-lane kernels'
 // epilogue: requantized in registers (double rounding, no INT32_MIN
 // multiplier), else int32 sums spilled, then the array requantize stage.
-// Doubled: one_rounding_doubled where the packing's bound allows it (the
-// quad-row kernels), see with_row_form.
+// Doubled: one_rounding_offset where the packing's bound allows it (the
+// quad-row kernels, which then start from bias + 2^30), see with_row_form.
 template <class Policy, bool Doubled = false, class Row>
 void with_epilogue(const depthwise_int8_packed& p, detail::depthwise::scratch& s, std::int8_t* dst, const Row& row) {
     using register_requantize_avx512::register_stage;
@@ -1326,7 +1334,11 @@ struct ops {
     static constexpr std::int32_t max_rows_per_pass = detail::depthwise::max_rows_per_pass;
     static vec load(const std::uint8_t* x) noexcept { return _mm512_loadu_si512(x); }
     static vec load_weights(const std::int8_t* w) noexcept { return _mm512_load_si512(w); }
-    static vec load_bias(const std::int32_t* b) noexcept { return _mm512_loadu_si512(b); }
+    template <std::int32_t Offset>
+    static vec load_bias(const std::int32_t* b) noexcept {
+        const vec bias = _mm512_loadu_si512(b);
+        return Offset == 0 ? bias : _mm512_add_epi32(bias, _mm512_set1_epi32(Offset));
+    }
     static vec dot(vec acc, vec x, vec w) noexcept { return _mm512_dpbusd_epi32(acc, x, w); }
     static void convert_quads(const std::int8_t* a, const std::int8_t* b, const std::int8_t* c, const std::int8_t* d,
                               std::size_t n, std::uint8_t* q) noexcept {
@@ -1410,7 +1422,7 @@ void block_pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* 
 #pragma GCC unroll 16
         for (int k = 0; k < phases_y * phases_x * 4; ++k)
             wv[k / (phases_x * 4)][k / 4 % phases_x][k % 4] = _mm512_load_si512(w + k * 64);
-        const __m512i bias = _mm512_loadu_si512(p.quad_bias.data() + t * 16);
+        const __m512i bias = ops::load_bias<Epilogue::accumulator_offset>(p.quad_bias.data() + t * 16);
         __m512i acc[R][Np];
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r)

@@ -74,6 +74,19 @@
 // one masked VPSHUFD.  AMD Zen 5, the GEMM and conv benchmarks with and
 // without it interleaved (medians of 3): the first layer 111-125 -> 94-118
 // us, 1x1 56x56x128 216-225 -> 196-218 us.
+//
+// A kernel whose accumulators start from the bias can hand them over offset
+// by 2^30, x' = x + 2^30, in [0, 2^31) where |x| < 2^30: one_rounding_offset.
+// The doubling then goes into the multiplier, 2m < 2^32, an unsigned VPMULUDQ
+// operand (x' * 2m = 2P + 2^31 m, the 2^31 m taken out of the addend), and
+// [x < 0] is 1 - bit 30 of x':
+//
+//   y + zp = (high_word(x' * 2m + A2 - 2^31 m - 2^32) + (x' >> 30)) >> right
+//
+// the first shift logical, the second arithmetic.  That saves the doubling
+// add: 9 instructions per 16 lanes (AVX2: 10 per 8).  The depthwise VNNI
+// kernels run it; on AMD Zen 4, where their 3x3 layers are bound by the
+// epilogue's instruction count, see depthwise_kernels.md.
 
 #include <algorithm>
 #include <climits>
@@ -81,6 +94,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -122,13 +136,32 @@ struct register_requantize_constants {
     // addends doubled: 2^31 + 2^(31+right) + zero_point * 2^(32+right).
     bool one_rounding_doubled = false;
     std::vector<std::int64_t> doubled_addend_even, doubled_addend_odd;
+    // The one_rounding_offset form's (with one_rounding_doubled): 2m per lane
+    // as an unsigned 32-bit pattern (lane 2i of the odd one holds lane 2i + 1's),
+    // and the doubled addends - 2^31 m - 2^32 (modulo 2^64) per lane pair.
+    std::vector<std::int32_t> offset_multiplier, offset_multiplier_odd;
+    std::vector<std::int64_t> offset_addend_even, offset_addend_odd;
 };
 
 // The steps a register stage runs: both roundings as gemmlowp does them (with
 // the left shift when some shift is > 0), or one_rounding (see the top), or
 // one_rounding_doubled (chosen by the kernels that use it, never by
 // with_register_requantize_form).
-enum class register_requantize_form { two_roundings, two_roundings_left_shifts, one_rounding, one_rounding_doubled };
+enum class register_requantize_form {
+    two_roundings,
+    two_roundings_left_shifts,
+    one_rounding,
+    one_rounding_doubled,
+    one_rounding_offset  // accumulators + register_requantize_offset (see the top)
+};
+
+// What one_rounding_offset's accumulators carry on top of their value.
+inline constexpr std::int32_t register_requantize_offset = std::int32_t{1} << 30;
+
+// The offset the accumulators of a stage of form F carry.
+template <register_requantize_form F>
+inline constexpr std::int32_t accumulator_offset_of =
+    F == register_requantize_form::one_rounding_offset ? register_requantize_offset : 0;
 
 // The bound on |accumulator + bias| of a kernel that sums `products` int8
 // products (x - input zero point in [-255, 255], weights in [-128, 127]) onto
@@ -196,8 +229,10 @@ inline register_requantize_constants make_register_requantize_constants(
         c.logical_correction.assign(lanes_padded, 0);
         c.one_rounding_doubled = !negative_multiplier && max_abs_input >= 0 && max_abs_input < (std::int64_t{1} << 30);
         if (c.one_rounding_doubled) {
-            c.doubled_addend_even.assign(lanes_padded / 2, 0);
-            c.doubled_addend_odd.assign(lanes_padded / 2, 0);
+            for (auto* v : {&c.doubled_addend_even, &c.doubled_addend_odd, &c.offset_addend_even, &c.offset_addend_odd})
+                v->assign(lanes_padded / 2, 0);
+            c.offset_multiplier.assign(lanes_padded, 0);
+            c.offset_multiplier_odd.assign(lanes_padded, 0);
         }
         for (std::size_t lane = 0; lane < lanes_padded; ++lane) {
             const int right = lane < lanes_used ? c.right[lane] : 1;  // padding: m 0, any shift gives zero_point
@@ -213,7 +248,17 @@ inline register_requantize_constants make_register_requantize_constants(
                 static_cast<std::int64_t>(logical - (std::uint64_t{1} << 31));
             c.logical_shift[lane] = right - 1;
             c.logical_correction[lane] = static_cast<std::int32_t>(0u - (std::uint32_t{1} << (32 - right)));
-            if (c.one_rounding_doubled) (even ? c.doubled_addend_even : c.doubled_addend_odd)[lane / 2] = 2 * addend;
+            if (c.one_rounding_doubled) {
+                (even ? c.doubled_addend_even : c.doubled_addend_odd)[lane / 2] = 2 * addend;
+                // m >= 0 here (one_rounding_doubled), so 2m < 2^32.
+                const std::uint32_t m2 = 2 * static_cast<std::uint32_t>(c.multiplier[lane]);
+                c.offset_multiplier[lane] = static_cast<std::int32_t>(m2);
+                if (!even) c.offset_multiplier_odd[lane - 1] = static_cast<std::int32_t>(m2);
+                const std::uint64_t offset_addend = static_cast<std::uint64_t>(2 * addend) -
+                                                    (std::uint64_t{m2} << 30) - (std::uint64_t{1} << 32);
+                (even ? c.offset_addend_even : c.offset_addend_odd)[lane / 2] =
+                    static_cast<std::int64_t>(offset_addend);
+            }
         }
     }
     return c;
@@ -261,7 +306,8 @@ using form = register_requantize_form;
 template <form Form, bool Uniform = false>
 class register_stage {
     // Both one-rounding forms carry the zero point in their 64-bit addends.
-    static constexpr bool one_rounding = Form == form::one_rounding || Form == form::one_rounding_doubled;
+    static constexpr bool one_rounding =
+        Form == form::one_rounding || Form == form::one_rounding_doubled || Form == form::one_rounding_offset;
     static_assert(!(Uniform && one_rounding), "the uniform stage has the two-rounding forms only");
 
 public:
@@ -272,7 +318,9 @@ public:
           addend_even_negative_(c.logical_addend_even_negative.data()),
           addend_odd_negative_(c.logical_addend_odd_negative.data()), shift_(c.logical_shift.data()),
           correction_(c.logical_correction.data()), doubled_even_(c.doubled_addend_even.data()),
-          doubled_odd_(c.doubled_addend_odd.data()), left_count_(_mm_cvtsi32_si128(c.left.empty() ? 0 : c.left[0])),
+          doubled_odd_(c.doubled_addend_odd.data()), offset_multiplier_(c.offset_multiplier.data()),
+          offset_multiplier_odd_(c.offset_multiplier_odd.data()), offset_even_(c.offset_addend_even.data()),
+          offset_odd_(c.offset_addend_odd.data()), left_count_(_mm_cvtsi32_si128(c.left.empty() ? 0 : c.left[0])),
           right_count_(_mm_cvtsi32_si128(c.right.empty() ? 0 : c.right[0])),
           low_(_mm256_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
           high_(_mm256_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
@@ -317,6 +365,15 @@ public:
     // multiply_by_quantized_multiplier<double_rounding>, lane by lane (plus
     // the zero point in the one_rounding form; no clamp).
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m256i scaled(__m256i x, std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_offset) {  // x holds x + 2^30 (see the top)
+            const std::size_t pair = col / 2;
+            const __m256i even =
+                _mm256_add_epi64(_mm256_mul_epu32(x, load(offset_multiplier_ + col)), load(offset_even_ + pair));
+            const __m256i odd = _mm256_add_epi64(_mm256_mul_epu32(odd_lanes(x), load(offset_multiplier_odd_ + col)),
+                                                 load(offset_odd_ + pair));
+            const __m256i high_words = _mm256_blend_epi32(odd_lanes(even), odd, 0xAA);
+            return _mm256_srav_epi32(_mm256_add_epi32(high_words, _mm256_srli_epi32(x, 30)), load(right_ + col));
+        }
         if constexpr (Form == form::one_rounding_doubled) {
             const __m256i x2 = _mm256_add_epi32(x, x);
             const std::size_t pair = col / 2;
@@ -392,6 +449,10 @@ private:
     const std::int32_t* correction_;
     const std::int64_t* doubled_even_;
     const std::int64_t* doubled_odd_;
+    const std::int32_t* offset_multiplier_;
+    const std::int32_t* offset_multiplier_odd_;
+    const std::int64_t* offset_even_;
+    const std::int64_t* offset_odd_;
     __m128i left_count_, right_count_;  // the Uniform stage's shifts
     __m256i low_, high_, zero_point_, zero_point16_, min8_, max8_;
     bool clamp_bytes_;
@@ -403,13 +464,17 @@ private:
 // into `four`, and q = 0, 1 through two_to_bytes (b at col + 8 when
 // `two_cols` is 16, else col) into `two`.  Needs c.usable; the stage is the
 // one with_register_requantize_form picks, or the Uniform one (c per-tensor),
-// or one_rounding_doubled (c.one_rounding_doubled).
-enum class lanes_stage { by_form, uniform, one_rounding_doubled };
+// or one_rounding_doubled (c.one_rounding_doubled), or one_rounding_offset
+// (likewise; acc as the values, the offset added here).
+enum class lanes_stage { by_form, uniform, one_rounding_doubled, one_rounding_offset };
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_b, std::int8_t* one,
                              std::int8_t* two, std::int8_t* four, lanes_stage which = lanes_stage::by_form) noexcept {
     __m256i x[4];
-    for (int q = 0; q < 4; ++q) x[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q));
+    const __m256i offset =
+        _mm256_set1_epi32(which == lanes_stage::one_rounding_offset ? register_requantize_offset : 0);
+    for (int q = 0; q < 4; ++q)
+        x[q] = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + 8 * q)), offset);
     const auto run = [&](const auto& stage) {
         store_int8_lanes(stage(x[0], col), one, 8);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(two), stage.two_to_bytes(x[0], col, x[1], col_b));
@@ -422,6 +487,8 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         run(register_stage<form::two_roundings_left_shifts, true>(c, out));
     else if (which == lanes_stage::one_rounding_doubled)
         run(register_stage<form::one_rounding_doubled>(c, out));
+    else if (which == lanes_stage::one_rounding_offset)
+        run(register_stage<form::one_rounding_offset>(c, out));
     else
         with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }
@@ -449,7 +516,8 @@ using form = register_requantize_form;
 // [col, col + 16), col even; `Form` as with_register_requantize_form picks it.
 template <form Form>
 class register_stage {
-    static constexpr bool one_rounding = Form == form::one_rounding || Form == form::one_rounding_doubled;
+    static constexpr bool one_rounding =
+        Form == form::one_rounding || Form == form::one_rounding_doubled || Form == form::one_rounding_offset;
 
 public:
     register_stage(const register_requantize_constants& c, const requantize_params& out) noexcept
@@ -457,6 +525,8 @@ public:
           right_(c.right.data()), mask_(c.mask.data()), half_(c.half.data()), addend_even_(c.addend_even.data()),
           addend_odd_(c.addend_odd.data()), shift_even_(c.shift_even.data()), shift_odd_(c.shift_odd.data()),
           doubled_even_(c.doubled_addend_even.data()), doubled_odd_(c.doubled_addend_odd.data()),
+          offset_multiplier_(c.offset_multiplier.data()), offset_multiplier_odd_(c.offset_multiplier_odd.data()),
+          offset_even_(c.offset_addend_even.data()), offset_odd_(c.offset_addend_odd.data()),
           low_(_mm512_set1_epi32(out.activation_min - (one_rounding ? 0 : out.output_zero_point))),
           high_(_mm512_set1_epi32(out.activation_max - (one_rounding ? 0 : out.output_zero_point))),
           zero_point_(_mm512_set1_epi32(out.output_zero_point)),
@@ -509,6 +579,17 @@ public:
     // the zero point in the one_rounding form); the steps of the AVX2 stage,
     // the rounding carry added under a mask.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_offset) {
+            // x holds x + 2^30 (see the top): 9 instructions, the doubling in the multiplier.
+            const __m512i even = _mm512_add_epi64(_mm512_mul_epu32(x, _mm512_loadu_si512(offset_multiplier_ + col)),
+                                                  _mm512_loadu_si512(offset_even_ + col / 2));
+            const __m512i odd =
+                _mm512_add_epi64(_mm512_mul_epu32(odd_lanes(x), _mm512_loadu_si512(offset_multiplier_odd_ + col)),
+                                 _mm512_loadu_si512(offset_odd_ + col / 2));
+            const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
+            return _mm512_srav_epi32(_mm512_add_epi32(high_words, _mm512_srli_epi32(x, 30)),
+                                     _mm512_loadu_si512(right_ + col));
+        }
         if constexpr (Form == form::one_rounding_doubled) {
             // The AVX2 form on 16 lanes (see the top): 10 instructions, not 12,
             // the high words gathered by one masked dword shuffle.
@@ -588,6 +669,10 @@ private:
     const std::int64_t* shift_odd_;
     const std::int64_t* doubled_even_;
     const std::int64_t* doubled_odd_;
+    const std::int32_t* offset_multiplier_;
+    const std::int32_t* offset_multiplier_odd_;
+    const std::int64_t* offset_even_;
+    const std::int64_t* offset_odd_;
     __m512i low_, high_, zero_point_;
     __m512i zero_point16_, min8_, max8_;  // narrow4's constants
     bool clamp_bytes_;
@@ -599,13 +684,18 @@ private:
 // through two_to_bytes into `two`, all four through four_to_bytes into
 // `four`; and all four through two_rows_to_bytes into `rows`, where vector q
 // has channels [col + (q % 2) * col_step, + 16).  Needs c.usable; the stage
-// is the one with_register_requantize_form picks, or one_rounding_doubled
-// (`doubled`, needs c.one_rounding_doubled).
+// is the one with_register_requantize_form picks, or `special` (one_rounding_doubled
+// or one_rounding_offset, which need c.one_rounding_doubled; acc as the values,
+// the offset added here).
 inline void requantize_lanes(const register_requantize_constants& c, const requantize_params& out,
                              const std::int32_t* acc, std::size_t col, std::size_t col_step, std::int8_t* one,
-                             std::int8_t* two, std::int8_t* four, std::int8_t* rows, bool doubled = false) noexcept {
-    const __m512i x[4] = {_mm512_loadu_si512(acc), _mm512_loadu_si512(acc + 16), _mm512_loadu_si512(acc + 32),
-                          _mm512_loadu_si512(acc + 48)};
+                             std::int8_t* two, std::int8_t* four, std::int8_t* rows,
+                             std::optional<form> special = std::nullopt) noexcept {
+    const __m512i offset =
+        _mm512_set1_epi32(special == form::one_rounding_offset ? register_requantize_offset : 0);
+    const __m512i x[4] = {
+        _mm512_add_epi32(_mm512_loadu_si512(acc), offset), _mm512_add_epi32(_mm512_loadu_si512(acc + 16), offset),
+        _mm512_add_epi32(_mm512_loadu_si512(acc + 32), offset), _mm512_add_epi32(_mm512_loadu_si512(acc + 48), offset)};
     const auto run = [&](const auto& stage) {
         store_int8_lanes(stage(x[0], col), one, 16);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(two),
@@ -613,8 +703,10 @@ inline void requantize_lanes(const register_requantize_constants& c, const requa
         _mm512_storeu_si512(four, stage.four_to_bytes(x, col, col_step));
         _mm512_storeu_si512(rows, stage.two_rows_to_bytes(x[0], x[1], x[2], x[3], col, col_step));
     };
-    if (doubled)
+    if (special == form::one_rounding_doubled)
         run(register_stage<form::one_rounding_doubled>(c, out));
+    else if (special == form::one_rounding_offset)
+        run(register_stage<form::one_rounding_offset>(c, out));
     else
         with_register_requantize_form(c, out, [&](auto f) { run(register_stage<decltype(f)::value>(c, out)); });
 }

@@ -4,7 +4,8 @@
 //
 //   ops::vec, ops::lanes, ops::max_rows_per_pass (what the packing allows),
 //   ops::load(const uint8_t*), ops::load_weights(const int8_t*, aligned),
-//   ops::load_bias(const int32_t*), ops::dot(acc, x, w) (VPDPBUSD),
+//   ops::load_bias<Offset>(const int32_t*) (the bias + Offset, the
+//   epilogue's accumulator_offset), ops::dot(acc, x, w) (VPDPBUSD),
 //   ops::convert_quads(a, b, c, d, n, q) (n quads + 128 at q).
 //
 // No include guard, on purpose (as kernels/detail/gemm_int8_microkernel.inl):
@@ -83,7 +84,8 @@ void pixel_group(const depthwise_int8_packed& p, const std::uint8_t* const* tap_
     const std::size_t tiles = p.channels_padded / lanes, oc = p.out_channels, tile_weights = kh * quads * vector_bytes;
     for (std::size_t t = 0; t < tiles; ++t) {
         const std::int8_t* w = p.quad_weights.data() + t * tile_weights;
-        const typename ops::vec bias = ops::load_bias(p.quad_bias.data() + t * lanes);
+        const typename ops::vec bias =
+            ops::template load_bias<Epilogue::accumulator_offset>(p.quad_bias.data() + t * lanes);
         typename ops::vec acc[Np];
 #pragma GCC unroll 4
         for (int q = 0; q < Np; ++q) acc[q] = bias;
@@ -132,7 +134,8 @@ void pixel_group_rows(const depthwise_int8_packed& p, const std::uint8_t* const*
         const std::int8_t* w = p.quad_weights.data() + t * 3 * vector_bytes;
         const typename ops::vec wv[3] = {ops::load_weights(w), ops::load_weights(w + vector_bytes),
                                          ops::load_weights(w + 2 * vector_bytes)};
-        const typename ops::vec bias = ops::load_bias(p.quad_bias.data() + t * lanes);
+        const typename ops::vec bias =
+            ops::template load_bias<Epilogue::accumulator_offset>(p.quad_bias.data() + t * lanes);
         typename ops::vec acc[R][Np];
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r)
@@ -167,7 +170,8 @@ void output_rows(const depthwise_int8_packed& p, const std::uint8_t* const* tap_
 
 // The quad-row kernel on every image: p.rows_per_pass rows a pass where the
 // packing chose several (always with the in-register epilogue), else one
-// row a pass through with_epilogue, one_rounding_doubled allowed (AVX-512
+// row a pass through with_epilogue, the doubled forms allowed (now
+// one_rounding_offset; one_rounding_doubled against one_rounding on AVX-512
 // VNNI, 5x5 28x28x192 on AMD Zen 5: fastest 68.1 -> 64.8 and 69.4 -> 64.2 us).
 template <class Policy>
 void run_quad_rows(const depthwise_int8_packed& p, const std::int8_t* input, std::int8_t* output,
