@@ -145,8 +145,8 @@ struct register_requantize_constants {
 
 // The steps a register stage runs: both roundings as gemmlowp does them (with
 // the left shift when some shift is > 0), or one_rounding (see the top), or
-// one_rounding_doubled (chosen by the kernels that use it, never by
-// with_register_requantize_form).
+// one_rounding_doubled or one_rounding_offset (chosen by the kernels that use
+// them, never by with_register_requantize_form).
 enum class register_requantize_form {
     two_roundings,
     two_roundings_left_shifts,
