@@ -579,29 +579,14 @@ public:
     // the zero point in the one_rounding form); the steps of the AVX2 stage,
     // the rounding carry added under a mask.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
-        if constexpr (Form == form::one_rounding_offset) {
-            // x holds x + 2^30 (see the top): 9 instructions, the doubling in the multiplier.
-            const __m512i even = _mm512_add_epi64(_mm512_mul_epu32(x, _mm512_loadu_si512(offset_multiplier_ + col)),
-                                                  _mm512_loadu_si512(offset_even_ + col / 2));
-            const __m512i odd =
-                _mm512_add_epi64(_mm512_mul_epu32(odd_lanes(x), _mm512_loadu_si512(offset_multiplier_odd_ + col)),
-                                 _mm512_loadu_si512(offset_odd_ + col / 2));
-            const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
-            return _mm512_srav_epi32(_mm512_add_epi32(high_words, _mm512_srli_epi32(x, 30)),
-                                     _mm512_loadu_si512(right_ + col));
-        }
+        if constexpr (Form == form::one_rounding_offset)  // x holds x + 2^30 (see the top): 9 instructions
+            return from_high_words<true>(x, offset_multiplier_, offset_multiplier_odd_, offset_even_, offset_odd_,
+                                         _mm512_srli_epi32(x, 30), col);
         if constexpr (Form == form::one_rounding_doubled) {
-            // The AVX2 form on 16 lanes (see the top): 10 instructions, not 12,
-            // the high words gathered by one masked dword shuffle.
+            // The AVX2 form on 16 lanes (see the top): 10 instructions, not 12.
             const __m512i x2 = _mm512_add_epi32(x, x);
-            const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x2, _mm512_loadu_si512(multiplier_ + col)),
-                                                  _mm512_loadu_si512(doubled_even_ + col / 2));
-            const __m512i odd =
-                _mm512_add_epi64(_mm512_mul_epi32(odd_lanes(x2), _mm512_loadu_si512(multiplier_odd_ + col)),
-                                 _mm512_loadu_si512(doubled_odd_ + col / 2));
-            const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
-            return _mm512_srav_epi32(_mm512_add_epi32(high_words, _mm512_srai_epi32(x2, 31)),
-                                     _mm512_loadu_si512(right_ + col));
+            return from_high_words<false>(x2, multiplier_, multiplier_odd_, doubled_even_, doubled_odd_,
+                                          _mm512_srai_epi32(x2, 31), col);
         }
         if constexpr (one_rounding) {
             const __m512i even = _mm512_mul_epi32(x, _mm512_loadu_si512(multiplier_ + col));
@@ -636,6 +621,24 @@ private:
     // Lanes 1, 1, 3, 3, ... (a 64-bit lane's high word, or the odd lanes where VPMULDQ reads).
     static constexpr _MM_PERM_ENUM odd_lanes_control = static_cast<_MM_PERM_ENUM>(0xF5);
     static __m512i odd_lanes(__m512i x) noexcept { return _mm512_shuffle_epi32(x, odd_lanes_control); }
+    // The doubled forms' end: the high word of each lane's x * multiplier +
+    // addend (64-bit, the product signed or Unsigned), gathered by one masked
+    // dword shuffle, plus `sign_term`, shifted arithmetically by right.
+    template <bool Unsigned>
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i from_high_words(__m512i x, const std::int32_t* multiplier,
+                                                                  const std::int32_t* multiplier_odd,
+                                                                  const std::int64_t* addend_even,
+                                                                  const std::int64_t* addend_odd, __m512i sign_term,
+                                                                  std::size_t col) const noexcept {
+        const __m512i m = _mm512_loadu_si512(multiplier + col), m_odd = _mm512_loadu_si512(multiplier_odd + col);
+        const __m512i product_even = Unsigned ? _mm512_mul_epu32(x, m) : _mm512_mul_epi32(x, m);
+        const __m512i x_odd = odd_lanes(x);
+        const __m512i product_odd = Unsigned ? _mm512_mul_epu32(x_odd, m_odd) : _mm512_mul_epi32(x_odd, m_odd);
+        const __m512i even = _mm512_add_epi64(product_even, _mm512_loadu_si512(addend_even + col / 2));
+        const __m512i odd = _mm512_add_epi64(product_odd, _mm512_loadu_si512(addend_odd + col / 2));
+        const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
+        return _mm512_srav_epi32(_mm512_add_epi32(high_words, sign_term), _mm512_loadu_si512(right_ + col));
+    }
     // Scaled lanes to bytes: saturating packs to int16, the zero point added
     // there (saturating), to int8, then the clamp.  Exact: a value a pack
     // saturates is beyond int8 on the same side after any int8 zero point.
