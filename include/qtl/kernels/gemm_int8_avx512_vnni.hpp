@@ -231,10 +231,18 @@ public:
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void scale(__m512i& x, std::size_t col) const noexcept {
         x = stage_.scaled(x, col);
     }
+    // The same with a column's constants loaded once (gemm_int8_pair_tile_run).
+    using column_constants = typename register_requantize_avx512::register_stage<Form>::column_constants;
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE column_constants constants(std::size_t col) const noexcept {
+        return stage_.constants(col);
+    }
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void scale(__m512i& x, const column_constants& k) const noexcept {
+        x = stage_.scaled(x, k);
+    }
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled4(const __m512i (&x)[4], std::int8_t* out) const noexcept {
         _mm512_storeu_si512(out, stage_.scaled_to_bytes(x));
     }
-    // Two rows of two scaled vectors (gemm_int8_pair_tile_deferring): x[0],
+    // Two rows of two scaled vectors (gemm_int8_pair_tile_run): x[0],
     // x[1] to out, x[2], x[3] to out + ldc, 32 bytes each.
     QTL_DETAIL_REGISTER_REQUANTIZE_INLINE void store_scaled2_rows2(const __m512i (&x)[4], std::int8_t* out,
                                                                    std::size_t ldc) const noexcept {

@@ -575,19 +575,46 @@ public:
         return narrow4(s[0], s[1], s[2], s[3]);
     }
 
+    // The constants `scaled` reads for channels [col, col + 16), loaded once
+    // by a kernel that scales many vectors of the same channels
+    // (gemm_int8_pair_tile_run): held in registers there, they are not
+    // reloaded after every store of output bytes, which for all the compiler
+    // knows may change them.  The doubled form's five vectors; the other
+    // forms (more constants, rarer) keep the column and load as they go.
+    struct high_word_constants {
+        __m512i multiplier, multiplier_odd, addend_even, addend_odd, right;
+    };
+    struct column_index {
+        std::size_t col;
+    };
+    using column_constants =
+        std::conditional_t<Form == form::one_rounding_doubled, high_word_constants, column_index>;
+
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE column_constants constants(std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_doubled)
+            return load_high_word_constants(multiplier_, multiplier_odd_, doubled_even_, doubled_odd_, col);
+        else
+            return {col};
+    }
+
     // multiply_by_quantized_multiplier<double_rounding>, lane by lane (plus
     // the zero point in the one_rounding form); the steps of the AVX2 stage,
     // the rounding carry added under a mask.
-    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
-        if constexpr (Form == form::one_rounding_offset)  // x holds x + 2^30 (see the top): 9 instructions
-            return from_high_words<true>(x, offset_multiplier_, offset_multiplier_odd_, offset_even_, offset_odd_,
-                                         _mm512_srli_epi32(x, 30), col);
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, const column_constants& k) const noexcept {
         if constexpr (Form == form::one_rounding_doubled) {
             // The AVX2 form on 16 lanes (see the top): 10 instructions, not 12.
             const __m512i x2 = _mm512_add_epi32(x, x);
-            return from_high_words<false>(x2, multiplier_, multiplier_odd_, doubled_even_, doubled_odd_,
-                                          _mm512_srai_epi32(x2, 31), col);
+            return from_high_words<false>(x2, k, _mm512_srai_epi32(x2, 31));
+        } else {
+            return scaled(x, k.col);
         }
+    }
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i scaled(__m512i x, std::size_t col) const noexcept {
+        if constexpr (Form == form::one_rounding_offset)  // x holds x + 2^30 (see the top): 9 instructions
+            return from_high_words<true>(
+                x, load_high_word_constants(offset_multiplier_, offset_multiplier_odd_, offset_even_, offset_odd_, col),
+                _mm512_srli_epi32(x, 30));
+        if constexpr (Form == form::one_rounding_doubled) return scaled(x, constants(col));
         if constexpr (one_rounding) {
             const __m512i even = _mm512_mul_epi32(x, _mm512_loadu_si512(multiplier_ + col));
             const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_loadu_si512(multiplier_odd_ + col));
@@ -621,23 +648,28 @@ private:
     // Lanes 1, 1, 3, 3, ... (a 64-bit lane's high word, or the odd lanes where VPMULDQ reads).
     static constexpr _MM_PERM_ENUM odd_lanes_control = static_cast<_MM_PERM_ENUM>(0xF5);
     static __m512i odd_lanes(__m512i x) noexcept { return _mm512_shuffle_epi32(x, odd_lanes_control); }
+    // The doubled forms' constants for channels [col, col + 16).
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE high_word_constants load_high_word_constants(
+        const std::int32_t* multiplier, const std::int32_t* multiplier_odd, const std::int64_t* addend_even,
+        const std::int64_t* addend_odd, std::size_t col) const noexcept {
+        return {_mm512_loadu_si512(multiplier + col), _mm512_loadu_si512(multiplier_odd + col),
+                _mm512_loadu_si512(addend_even + col / 2), _mm512_loadu_si512(addend_odd + col / 2),
+                _mm512_loadu_si512(right_ + col)};
+    }
     // The doubled forms' end: the high word of each lane's x * multiplier +
     // addend (64-bit, the product signed or Unsigned), gathered by one masked
     // dword shuffle, plus `sign_term`, shifted arithmetically by right.
     template <bool Unsigned>
-    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE __m512i from_high_words(__m512i x, const std::int32_t* multiplier,
-                                                                  const std::int32_t* multiplier_odd,
-                                                                  const std::int64_t* addend_even,
-                                                                  const std::int64_t* addend_odd, __m512i sign_term,
-                                                                  std::size_t col) const noexcept {
-        const __m512i m = _mm512_loadu_si512(multiplier + col), m_odd = _mm512_loadu_si512(multiplier_odd + col);
-        const __m512i product_even = Unsigned ? _mm512_mul_epu32(x, m) : _mm512_mul_epi32(x, m);
+    QTL_DETAIL_REGISTER_REQUANTIZE_INLINE static __m512i from_high_words(__m512i x, const high_word_constants& k,
+                                                                         __m512i sign_term) noexcept {
+        const __m512i product_even = Unsigned ? _mm512_mul_epu32(x, k.multiplier) : _mm512_mul_epi32(x, k.multiplier);
         const __m512i x_odd = odd_lanes(x);
-        const __m512i product_odd = Unsigned ? _mm512_mul_epu32(x_odd, m_odd) : _mm512_mul_epi32(x_odd, m_odd);
-        const __m512i even = _mm512_add_epi64(product_even, _mm512_loadu_si512(addend_even + col / 2));
-        const __m512i odd = _mm512_add_epi64(product_odd, _mm512_loadu_si512(addend_odd + col / 2));
+        const __m512i product_odd =
+            Unsigned ? _mm512_mul_epu32(x_odd, k.multiplier_odd) : _mm512_mul_epi32(x_odd, k.multiplier_odd);
+        const __m512i even = _mm512_add_epi64(product_even, k.addend_even);
+        const __m512i odd = _mm512_add_epi64(product_odd, k.addend_odd);
         const __m512i high_words = _mm512_mask_shuffle_epi32(odd, __mmask16(0x5555), even, odd_lanes_control);
-        return _mm512_srav_epi32(_mm512_add_epi32(high_words, sign_term), _mm512_loadu_si512(right_ + col));
+        return _mm512_srav_epi32(_mm512_add_epi32(high_words, sign_term), k.right);
     }
     // Scaled lanes to bytes: saturating packs to int16, the zero point added
     // there (saturating), to int8, then the clamp.  Exact: a value a pack

@@ -211,9 +211,9 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
 // k-groups, where they fill the ports the dot products leave idle.  Measured
 // on AMD Zen 5 in one process (the GEMM alone, fastest of 20, alternating):
 // 3136 x 128 -> 128 182 -> 155 us, 384 x 768 -> 768 578 -> 545 us.
-template <class Ops, int Vectors = Ops::block_vectors>
+template <class Ops>
 struct gemm_int8_deferred_tile {
-    static constexpr int rows = Ops::tile_rows, vectors = Vectors;
+    static constexpr int rows = Ops::tile_rows, vectors = Ops::block_vectors;
     static constexpr int vector_count = rows * vectors;
     alignas(64) typename Ops::vec acc[rows][vectors];
     std::int8_t* out = nullptr;  // row r of the tile at out + r * ldc
@@ -292,71 +292,74 @@ QTL_KERNELS_NOINLINE void gemm_int8_tile_deferring(const ARows a, const std::int
 // VPDPBUSD each): the pending tile's 12 vectors are scaled two after each of
 // the first six k-group slots (k_groups / 6 k-groups each), and each pair of
 // rows narrowed and stored once its four vectors are scaled (the first layer
-// on AMD Zen 4, alone, alternating: 110.6 -> 106.4 us;
-// docs/conv_kernels.md).  The scaled vectors stay in registers: written back
-// to the pending tile, GCC reloaded every pointer after each store, and the
-// layer ran 1.6x slower.
+// on AMD Zen 4, alone, alternating: 110.6 -> 106.4 us; docs/conv_kernels.md).
+//
+// One call runs `tiles` full tiles, rows a + t * tile_rows * a_stride, and
+// requantizes the last after its loop.  The pending tile and both columns'
+// constants then live in registers or on this call's stack, where no store
+// of output bytes can alias them: with a call per tile (the pending tile in
+// a struct the caller keeps) GCC reloaded the constants after every store,
+// and the first layer took 102.5 us against 92.7 (AMD Zen 4, fastest of
+// 3000).  Stride 1 (6-11 k-groups: the first layer's 7) has its own copy.
 template <class Ops, class Epilogue>
-concept gemm_int8_pair_deferring_epilogue =
-    Ops::tile_rows % 2 == 0 && requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&rows)[4],
-                                        std::int8_t* out) {
-        e.scale(x, std::size_t{});
+concept gemm_int8_pair_run_epilogue =
+    Ops::tile_rows % 2 == 0 &&
+    requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&rows)[4], std::int8_t* out) {
+        e.scale(x, e.constants(std::size_t{}));
         e.store_scaled2_rows2(rows, out, std::size_t{});
     };
 
-template <class Ops, class Epilogue>
-QTL_KERNELS_NOINLINE void gemm_int8_finish_deferred_pairs(gemm_int8_deferred_tile<Ops, 2>& d,
-                                                          const Epilogue& epilogue) noexcept {
-    if (!d.pending) return;
-    for (int r = 0; r < d.rows; r += 2) {
-        typename Ops::vec scaled[4] = {d.acc[r][0], d.acc[r][1], d.acc[r + 1][0], d.acc[r + 1][1]};
-#pragma GCC unroll 4
-        for (int q = 0; q < 4; ++q) epilogue.scale(scaled[q], d.col + std::size_t(q % 2) * Ops::lanes);
-        epilogue.store_scaled2_rows2(scaled, d.out + std::size_t(r) * d.ldc, d.ldc);
-    }
-    d.pending = false;
-}
-
-// Stride 1 (6-11 k-groups: the first layer's 7) has its own copy, as above.
-template <class Ops, class Epilogue, int Stride, class ARows>
-QTL_KERNELS_NOINLINE void gemm_int8_pair_tile_deferring(const ARows a, const std::int8_t* w, std::size_t k_groups,
-                                                        const Epilogue& epilogue, std::size_t col, std::int8_t* out,
-                                                        std::size_t ldc, gemm_int8_deferred_tile<Ops, 2>& d) noexcept {
+template <class Ops, class Epilogue, int Stride>
+QTL_KERNELS_NOINLINE void gemm_int8_pair_tile_run(const typename Ops::a_elem* a, std::size_t a_stride,
+                                                  std::size_t tiles, const std::int8_t* w, std::size_t k_groups,
+                                                  const Epilogue& epilogue, std::size_t col, std::int8_t* out,
+                                                  std::size_t ldc) noexcept {
     constexpr int Rows = Ops::tile_rows, Vectors = 2;
-    typename Ops::vec acc[Rows][Vectors];
-    (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
-    std::size_t g = 0;
-    if (d.pending) {
-        const std::size_t stride = Stride > 0 ? std::size_t{Stride} : k_groups / Rows;
-        // A loop over row pairs (unrolled, the same speed with three times the code).
+    const typename Epilogue::column_constants constants[Vectors] = {epilogue.constants(col),
+                                                                    epilogue.constants(col + Ops::lanes)};
+    const std::size_t stride = Stride > 0 ? std::size_t{Stride} : k_groups / Rows;
+    typename Ops::vec pending[Rows][Vectors];
+    for (std::size_t t = 0; t < tiles; ++t) {
+        typename Ops::vec acc[Rows][Vectors];
+        (gemm_int8_start_tile<Ops>)(acc, epilogue, col);
+        const gemm_int8_strided_rows<Ops> rows{a + t * Rows * a_stride, a_stride};
+        std::size_t g = 0;
+        if (t > 0) {
+            std::int8_t* const pending_out = out + (t - 1) * Rows * ldc;
+            // A loop over row pairs (unrolled, the same speed with three times the code).
 #pragma GCC unroll 1
-        for (int p = 0; p < Rows; p += 2) {
-            typename Ops::vec scaled[4];  // rows p and p + 1 of the pending tile
+            for (int p = 0; p < Rows; p += 2) {
+                typename Ops::vec scaled[4];  // rows p and p + 1 of the pending tile
 #pragma GCC unroll 2
-            for (int q = 0; q < 2; ++q) {
-                if constexpr (Stride == 1)
-                    gemm_int8_k_step<Ops>(acc, a, w, g++);
-                else
-                    for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, a, w, g++);
+                for (int q = 0; q < 2; ++q) {
+                    if constexpr (Stride == 1)
+                        gemm_int8_k_step<Ops>(acc, rows, w, g++);
+                    else
+                        for (std::size_t j = 0; j < stride; ++j) gemm_int8_k_step<Ops>(acc, rows, w, g++);
 #pragma GCC unroll 2
-                for (int v = 0; v < Vectors; ++v) {
-                    scaled[q * 2 + v] = d.acc[p + q][v];
-                    epilogue.scale(scaled[q * 2 + v], d.col + std::size_t(v) * Ops::lanes);
+                    for (int v = 0; v < Vectors; ++v) {
+                        scaled[q * 2 + v] = pending[p + q][v];
+                        epilogue.scale(scaled[q * 2 + v], constants[v]);
+                    }
                 }
+                epilogue.store_scaled2_rows2(scaled, pending_out + std::size_t(p) * ldc, ldc);
             }
-            epilogue.store_scaled2_rows2(scaled, d.out + std::size_t(p) * d.ldc, d.ldc);
+        }
+        for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, rows, w, g);
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 2
+            for (int v = 0; v < Vectors; ++v) pending[r][v] = acc[r][v];
         }
     }
-    for (; g < k_groups; ++g) gemm_int8_k_step<Ops>(acc, a, w, g);
-#pragma GCC unroll 16
-    for (int r = 0; r < Rows; ++r) {
-#pragma GCC unroll 2
-        for (int v = 0; v < Vectors; ++v) d.acc[r][v] = acc[r][v];
+    if (tiles == 0) return;
+    std::int8_t* const last_out = out + (tiles - 1) * Rows * ldc;
+    for (int p = 0; p < Rows; p += 2) {
+        typename Ops::vec scaled[4] = {pending[p][0], pending[p][1], pending[p + 1][0], pending[p + 1][1]};
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) epilogue.scale(scaled[q], constants[q % 2]);
+        epilogue.store_scaled2_rows2(scaled, last_out + std::size_t(p) * ldc, ldc);
     }
-    d.out = out;
-    d.col = col;
-    d.ldc = ldc;
-    d.pending = true;
 }
 
 // One row (batch-1 FC): `gemv_unroll` k-groups in flight, each with its own
@@ -455,11 +458,10 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
     constexpr bool deferring = gemm_int8_deferring_epilogue<Ops, Epilogue>;
     gemm_int8_deferred_tile<Ops> deferred;
     const std::size_t defer_stride = deferring ? tile_k_groups / deferred.vector_count : 0;
-    // Tiles of two vectors with 6-23 k-groups defer theirs too (gemm_int8_pair_tile_deferring).
-    constexpr bool pair_deferring = gemm_int8_pair_deferring_epilogue<Ops, Epilogue>;
-    gemm_int8_deferred_tile<Ops, 2> deferred_pair;
-    const bool pairs_defer = pair_deferring && tile_k_groups >= std::size_t{Ops::tile_rows} &&
-                             tile_k_groups < std::size_t{deferred.vector_count};
+    // Tiles of two vectors with 6-23 k-groups defer theirs too, a run of them a call (gemm_int8_pair_tile_run).
+    constexpr bool pair_running = gemm_int8_pair_run_epilogue<Ops, Epilogue>;
+    const bool pairs_run = pair_running && tile_k_groups >= std::size_t{Ops::tile_rows} &&
+                           tile_k_groups < std::size_t{deferred.vector_count};
     for (std::size_t block = block_begin; block < block_end; ++block) {
         const std::size_t col = block * block_columns;
         const std::size_t cols = std::min(block_columns, packed.n - col);
@@ -480,13 +482,15 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
                     continue;
                 }
             }
-            if constexpr (pair_deferring) {
-                if (pairs_defer && rows == Ops::tile_rows && cols == 2 * std::size_t{Ops::lanes}) {
-                    const gemm_int8_strided_rows<Ops> a_rows{a + row * a_stride, a_stride};
-                    (tile_k_groups < 2 * std::size_t{Ops::tile_rows}
-                         ? gemm_int8_pair_tile_deferring<Ops, Epilogue, 1, gemm_int8_strided_rows<Ops>>
-                         : gemm_int8_pair_tile_deferring<Ops, Epilogue, 0, gemm_int8_strided_rows<Ops>>)(
-                        a_rows, w, tile_k_groups, epilogue, col, out + row * ldc + col, ldc, deferred_pair);
+            if constexpr (pair_running) {
+                if (pairs_run && rows == Ops::tile_rows && cols == 2 * std::size_t{Ops::lanes}) {
+                    // Every full tile left in one call; the loop goes on at the row tail.
+                    const std::size_t full_tiles = (m - row) / Ops::tile_rows;
+                    (tile_k_groups < 2 * std::size_t{Ops::tile_rows} ? gemm_int8_pair_tile_run<Ops, Epilogue, 1>
+                                                                      : gemm_int8_pair_tile_run<Ops, Epilogue, 0>)(
+                        a + row * a_stride, a_stride, full_tiles, w, tile_k_groups, epilogue, col,
+                        out + row * ldc + col, ldc);
+                    row += (full_tiles - 1) * Ops::tile_rows;
                     continue;
                 }
             }
@@ -495,7 +499,6 @@ void gemm_int8_blocks(const gemm_int8_packed& packed, const typename Ops::a_elem
         }
     }
     if constexpr (deferring) (gemm_int8_finish_deferred<Ops>)(deferred, epilogue);
-    if constexpr (pair_deferring) (gemm_int8_finish_deferred_pairs<Ops>)(deferred_pair, epilogue);
 }
 
 // `pixels` output pixels of a convolution from pixel `first` of `grid` on
