@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace qtl {
@@ -40,9 +41,10 @@ std::string concat(const Args&... args) {
 }  // namespace detail
 
 // Throws qtl::error when `condition` is false; the message is only built on failure.
+// `where` is a view so that a literal costs no string on a passing call.
 template <class... Args>
-void check(bool condition, const std::string& where, const Args&... message) {
-    if (!condition) throw error(where, detail::concat(message...));
+void check(bool condition, std::string_view where, const Args&... message) {
+    if (!condition) throw error(std::string(where), detail::concat(message...));
 }
 
 }  // namespace qtl

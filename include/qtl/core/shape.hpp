@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,14 +21,28 @@ inline std::string to_string(const shape& s) {
     return out + "]";
 }
 
+// A shape among check's message arguments, printed as to_string prints it
+// but only when the message is built: those arguments are evaluated on every
+// call, and an op checks its shapes each time it runs.
+struct shape_text {
+    explicit shape_text(const shape& s) noexcept : dims(s) {}
+    const shape& dims;
+};
+
+inline std::ostream& operator<<(std::ostream& out, const shape_text& s) {
+    out << '[';
+    for (std::size_t i = 0; i < s.dims.size(); ++i) out << (i ? ", " : "") << s.dims[i];
+    return out << ']';
+}
+
 // Number of elements; throws qtl::error on a negative dimension or when the
 // count does not fit in memory-sized arithmetic (absurd shapes from a file).
 inline std::size_t num_elements(const shape& s, const std::string& where = "shape") {
     std::size_t n = 1;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        check(s[i] >= 0, where, "dimension ", i, " of ", to_string(s), " is negative");
+        check(s[i] >= 0, where, "dimension ", i, " of ", shape_text(s), " is negative");
         const auto d = static_cast<std::size_t>(s[i]);
-        check(d == 0 || n <= (std::size_t{1} << 40) / d, where, "shape ", to_string(s),
+        check(d == 0 || n <= (std::size_t{1} << 40) / d, where, "shape ", shape_text(s),
               " has more than 2^40 elements");
         n *= d;
     }

@@ -20,7 +20,7 @@ struct tensor_view {
 
     tensor_view() = default;
     tensor_view(std::span<T> d, qtl::shape s) : data(d), shape(std::move(s)) {
-        check(num_elements(shape) == data.size(), "tensor_view", "shape ", to_string(shape), " has ",
+        check(num_elements(shape) == data.size(), "tensor_view", "shape ", shape_text(shape), " has ",
               num_elements(shape), " elements but the buffer holds ", data.size());
     }
     // A view of a contiguous container (std::vector, std::array, xt::xarray).

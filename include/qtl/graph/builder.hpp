@@ -112,14 +112,14 @@ public:
                            std::span<const float> bias = {}, fused_activation activation = fused_activation::none) {
         const std::string where = "FULLY_CONNECTED '" + name + "'";
         const auto in = shape_of(x, where);
-        check(weights_shape.size() == 2, where, "weights must be [out, in], got ", to_string(weights_shape));
+        check(weights_shape.size() == 2, where, "weights must be [out, in], got ", shape_text(weights_shape));
         const std::int32_t out_features = weights_shape[0], in_features = weights_shape[1];
-        check(!in.empty() && in_features > 0, where, "input ", to_string(in), " does not match weights ",
-              to_string(weights_shape));
+        check(!in.empty() && in_features > 0, where, "input ", shape_text(in), " does not match weights ",
+              shape_text(weights_shape));
         const auto total = num_elements(in, where);
         check(in.back() == in_features || (in.size() > 2 && total % static_cast<std::size_t>(in_features) == 0),
-              where, "input ", to_string(in), " has ", in.back(), " features but the weights ",
-              to_string(weights_shape), " expect ", in_features);
+              where, "input ", shape_text(in), " has ", in.back(), " features but the weights ",
+              shape_text(weights_shape), " expect ", in_features);
         check_count(weights.size(), weights_shape, where, "weights");
         check_bias(bias, out_features, where);
         const qtl::shape out_shape = in.size() == 2 ? qtl::shape{in[0], out_features}
@@ -138,10 +138,10 @@ public:
                    std::span<const float> bias = {}, const conv_2d_params& p = {}) {
         const std::string where = "CONV_2D '" + name + "'";
         const auto in = shape_of(x, where);
-        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", to_string(in));
-        check(filter_shape.size() == 4, where, "filter must be [O, H, W, I], got ", to_string(filter_shape));
-        check(filter_shape[3] == in[3], where, "input ", to_string(in), " has ", in[3], " channels but the filter ",
-              to_string(filter_shape), " expects ", filter_shape[3]);
+        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", shape_text(in));
+        check(filter_shape.size() == 4, where, "filter must be [O, H, W, I], got ", shape_text(filter_shape));
+        check(filter_shape[3] == in[3], where, "input ", shape_text(in), " has ", in[3], " channels but the filter ",
+              shape_text(filter_shape), " expects ", filter_shape[3]);
         check_count(filter.size(), filter_shape, where, "filter");
         check_bias(bias, filter_shape[0], where);
         const auto win = window(p.padding, filter_shape[1], filter_shape[2], pick(p.stride_h, p.stride),
@@ -167,15 +167,15 @@ public:
                              std::span<const float> bias = {}, const conv_2d_params& p = {}) {
         const std::string where = "DEPTHWISE_CONV_2D '" + name + "'";
         const auto in = shape_of(x, where);
-        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", to_string(in));
+        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", shape_text(in));
         check(filter_shape.size() == 4 && filter_shape[0] == 1, where, "filter must be [1, H, W, C * multiplier], got ",
-              to_string(filter_shape));
-        check(in[3] > 0 && filter_shape[3] > 0 && filter_shape[3] % in[3] == 0, where, "input ", to_string(in), " has ",
-              in[3], " channels; the filter ", to_string(filter_shape), " has ", filter_shape[3],
+              shape_text(filter_shape));
+        check(in[3] > 0 && filter_shape[3] > 0 && filter_shape[3] % in[3] == 0, where, "input ", shape_text(in), " has ",
+              in[3], " channels; the filter ", shape_text(filter_shape), " has ", filter_shape[3],
               " outputs, not a multiple of them");
         const std::int32_t multiplier = filter_shape[3] / in[3];
         check(p.depth_multiplier == 0 || p.depth_multiplier == multiplier, where, "depth_multiplier ",
-              p.depth_multiplier, " does not match the filter ", to_string(filter_shape), " on input ", to_string(in),
+              p.depth_multiplier, " does not match the filter ", shape_text(filter_shape), " on input ", shape_text(in),
               " (multiplier ", multiplier, ")");
         check_count(filter.size(), filter_shape, where, "filter");
         check_bias(bias, filter_shape[3], where);
@@ -241,8 +241,8 @@ public:
             if (i == 0) continue;
             bool ok = s.size() == out.size();
             for (std::size_t d = 0; ok && d < s.size(); ++d) ok = static_cast<int>(d) == a || s[d] == out[d];
-            check(ok, where, "input ", i, " ", to_string(s), " does not match input 0 ",
-                  to_string(shape_of(parts[0], where)), " outside axis ", a);
+            check(ok, where, "input ", i, " ", shape_text(s), " does not match input 0 ",
+                  shape_text(shape_of(parts[0], where)), " outside axis ", a);
             out[static_cast<std::size_t>(a)] += s[static_cast<std::size_t>(a)];
         }
         tflite::concatenation_options o;
@@ -270,7 +270,7 @@ public:
         name = claim(std::move(name), "pad");
         const std::string where = "PAD '" + name + "'";
         qtl::shape out = shape_of(x, where);
-        check(paddings.size() == out.size(), where, "input ", to_string(out), " has rank ", out.size(), " but ",
+        check(paddings.size() == out.size(), where, "input ", shape_text(out), " has rank ", out.size(), " but ",
               paddings.size(), " (before, after) pairs were given");
         std::vector<std::int32_t> flat;
         for (std::size_t d = 0; d < out.size(); ++d) {
@@ -312,12 +312,12 @@ public:
         name = claim(std::move(name), "transpose");
         const std::string where = "TRANSPOSE '" + name + "'";
         const auto in = shape_of(x, where);
-        check(perm.size() == in.size(), where, "permutation of ", perm.size(), " axes for input ", to_string(in));
+        check(perm.size() == in.size(), where, "permutation of ", perm.size(), " axes for input ", shape_text(in));
         std::vector<char> seen(in.size(), 0);
         qtl::shape out;
         for (auto p : perm) {
             check(p >= 0 && static_cast<std::size_t>(p) < in.size() && !seen[static_cast<std::size_t>(p)], where,
-                  "perm ", to_string(perm), " is not a permutation of the ", in.size(), " axes of ", to_string(in));
+                  "perm ", shape_text(perm), " is not a permutation of the ", in.size(), " axes of ", shape_text(in));
             seen[static_cast<std::size_t>(p)] = 1;
             out.push_back(in[static_cast<std::size_t>(p)]);
         }
@@ -398,7 +398,7 @@ private:
     }
 
     static void check_count(std::size_t n, const qtl::shape& s, const std::string& where, const char* what) {
-        check(n == num_elements(s, where), where, what, " shape ", to_string(s), " needs ", num_elements(s, where),
+        check(n == num_elements(s, where), where, what, " shape ", shape_text(s), " needs ", num_elements(s, where),
               " values, got ", n);
     }
     static void check_bias(std::span<const float> bias, std::int32_t outputs, const std::string& where) {
@@ -438,20 +438,20 @@ private:
         int inferred = -1;
         for (std::size_t d = 0; d < out.size(); ++d) {
             if (out[d] == -1) {
-                check(inferred < 0, where, "new shape ", to_string(new_shape), " has more than one -1");
+                check(inferred < 0, where, "new shape ", shape_text(new_shape), " has more than one -1");
                 inferred = static_cast<int>(d);
                 continue;
             }
-            check(out[d] >= 0, where, "new shape ", to_string(new_shape), " has a negative dimension");
+            check(out[d] >= 0, where, "new shape ", shape_text(new_shape), " has a negative dimension");
             known *= static_cast<std::size_t>(out[d]);
         }
         if (inferred >= 0) {
-            check(known > 0 && total % known == 0, where, "cannot reshape ", to_string(in), " (", total,
-                  " elements) to ", to_string(new_shape));
+            check(known > 0 && total % known == 0, where, "cannot reshape ", shape_text(in), " (", total,
+                  " elements) to ", shape_text(new_shape));
             out[static_cast<std::size_t>(inferred)] = static_cast<std::int32_t>(total / known);
         }
-        check(num_elements(out, where) == total, where, "cannot reshape ", to_string(in), " (", total,
-              " elements) to ", to_string(new_shape));
+        check(num_elements(out, where) == total, where, "cannot reshape ", shape_text(in), " (", total,
+              " elements) to ", shape_text(new_shape));
         const auto s = g_.add_constant(claim(name + "/shape", "reshape"),
                                        {static_cast<std::int32_t>(new_shape.size())},
                                        std::span<const std::int32_t>(new_shape));
@@ -479,7 +479,7 @@ private:
         for (std::size_t i = 0; i < rank; ++i) {
             const std::int32_t da = i < sa.size() ? sa[sa.size() - 1 - i] : 1;
             const std::int32_t db = i < sb.size() ? sb[sb.size() - 1 - i] : 1;
-            check(da == db || da == 1 || db == 1, where, "shapes ", to_string(sa), " and ", to_string(sb),
+            check(da == db || da == 1 || db == 1, where, "shapes ", shape_text(sa), " and ", shape_text(sb),
                   " cannot be broadcast together");
             out[rank - 1 - i] = da == 1 ? db : da;
         }
@@ -490,7 +490,7 @@ private:
         name = claim(std::move(name), kind);
         const std::string where = tflite::describe(op) + " '" + name + "'";
         const auto in = shape_of(x, where);
-        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", to_string(in));
+        check(in.size() == 4, where, "input must be NHWC (rank 4), got ", shape_text(in));
         const std::int32_t fh = pick(p.filter_h, p.filter), fw = pick(p.filter_w, p.filter);
         const auto win = window(p.padding, fh, fw, pick(p.stride_h, pick(p.stride, fh)),
                                 pick(p.stride_w, pick(p.stride, fw)), 1, 1);

@@ -128,7 +128,7 @@ std::vector<std::vector<float>> sample_inputs(const Sample& s, const graph& g, s
         for (const auto& x : input) v.push_back(static_cast<float>(x));
         const auto& t = g.tensor(g.inputs[k]);
         check(v.size() == t.size(), concat("calibration sample ", index), "input ", k, " ('", t.name, "') has ",
-              v.size(), " values, the graph expects ", t.size(), " (shape ", to_string(t.shape), ")");
+              v.size(), " values, the graph expects ", t.size(), " (shape ", shape_text(t.shape), ")");
         for (std::size_t i = 0; i < v.size(); ++i)
             check(std::isfinite(v[i]), concat("calibration sample ", index), "input ", k, " ('", t.name,
                   "') element ", i, " is ", v[i], " (calibration data must be finite)");

@@ -84,7 +84,7 @@ public:
         const std::int32_t t = graph_.inputs[i];
         auto& buffer = values_[static_cast<std::size_t>(t)];
         check(values.size() == buffer.size(), graph_.describe_tensor(t), "input ", i, " expects ", buffer.size(),
-              " values (shape ", to_string(graph_.tensor(t).shape), "), got ", values.size());
+              " values (shape ", shape_text(graph_.tensor(t).shape), "), got ", values.size());
         std::copy(values.begin(), values.end(), buffer.begin());
     }
 
@@ -208,8 +208,8 @@ private:
         // The computed output shape must be the graph's.
         void expect_output_shape(const shape& computed) const {
             const std::int32_t t = out();
-            check(computed == shape_of(t), where, "computes output shape ", to_string(computed), " but ",
-                  g.describe_tensor(t), " has shape ", to_string(shape_of(t)));
+            check(computed == shape_of(t), where, "computes output shape ", shape_text(computed), " but ",
+                  g.describe_tensor(t), " has shape ", shape_text(shape_of(t)));
         }
         // A constant integer operand (INT32 or INT64), e.g. axes or paddings.
         std::vector<std::int64_t> constant_ints(std::size_t i, const char* what) const {
@@ -245,7 +245,7 @@ private:
         std::size_t rank(std::int32_t t) const { return shape_of(t).size(); }
         void expect_rank(std::int32_t t, std::size_t r, const char* what) const {
             check(rank(t) == r, where, what, " (", g.describe_tensor(t), ") must have rank ", r, ", got shape ",
-                  to_string(shape_of(t)));
+                  shape_text(shape_of(t)));
         }
     };
 
@@ -302,13 +302,13 @@ private:
         const std::size_t n = static_cast<std::size_t>(c.shape_of(w)[0]), k = static_cast<std::size_t>(c.shape_of(w)[1]);
         const shape& s = c.shape_of(in);
         const std::size_t total = graph_.tensor(in).size();
-        check(k > 0 && n > 0 && total % k == 0, c.where, "input shape ", to_string(s),
+        check(k > 0 && n > 0 && total % k == 0, c.where, "input shape ", shape_text(s),
               " is not a whole number of rows of the weights' ", k, " input features");
         const std::size_t rows = total / k;
         shape expected;
         if (o.keep_num_dims) {
             check(!s.empty() && static_cast<std::size_t>(s.back()) == k, c.where, "keep_num_dims needs the input's last "
-                  "dimension to be the weights' ", k, " input features, got shape ", to_string(s));
+                  "dimension to be the weights' ", k, " input features, got shape ", shape_text(s));
             expected = s;
             expected.back() = static_cast<std::int32_t>(n);
         } else {
@@ -333,8 +333,8 @@ private:
         c.expect_rank(w, 4, "filter");
         const shape& s = c.shape_of(in);
         const shape& f = c.shape_of(w);
-        check(f[3] == s[3], c.where, "filter ", to_string(f), " expects ", f[3], " input channels, the input ",
-              to_string(s), " has ", s[3], " (grouped convolution is not supported)");
+        check(f[3] == s[3], c.where, "filter ", shape_text(f), " expects ", f[3], " input channels, the input ",
+              shape_text(s), " has ", s[3], " (grouped convolution is not supported)");
         kernels::conv_f32_params p;
         p.batch = s[0];
         p.input_height = s[1];
@@ -367,7 +367,7 @@ private:
         c.expect_rank(w, 4, "filter");
         const shape& s = c.shape_of(in);
         const shape& f = c.shape_of(w);
-        check(f[0] == 1 && s[3] > 0 && f[3] % s[3] == 0, c.where, "filter ", to_string(f),
+        check(f[0] == 1 && s[3] > 0 && f[3] % s[3] == 0, c.where, "filter ", shape_text(f),
               " must be [1, h, w, channels * multiplier] for an input with ", s[3], " channels");
         kernels::depthwise_f32_params p;
         p.batch = s[0];
@@ -468,20 +468,20 @@ private:
         int unknown = -1;
         for (std::size_t d = 0; d < target.size(); ++d) {
             if (target[d] == -1) {
-                check(unknown < 0, c.where, "new shape ", to_string(target), " has more than one -1");
+                check(unknown < 0, c.where, "new shape ", shape_text(target), " has more than one -1");
                 unknown = static_cast<int>(d);
             } else {
-                check(target[d] >= 0, c.where, "new shape ", to_string(target), " has a negative dimension");
+                check(target[d] >= 0, c.where, "new shape ", shape_text(target), " has a negative dimension");
                 known *= static_cast<std::size_t>(target[d]);
             }
         }
         if (unknown >= 0) {
-            check(known > 0 && total % known == 0, c.where, "cannot infer the -1 of ", to_string(target), " for ",
+            check(known > 0 && total % known == 0, c.where, "cannot infer the -1 of ", shape_text(target), " for ",
                   total, " elements");
             target[static_cast<std::size_t>(unknown)] = static_cast<std::int32_t>(total / known);
         } else {
-            check(known == total, c.where, "new shape ", to_string(target), " has ", known, " elements, the input ",
-                  to_string(c.shape_of(in)), " has ", total);
+            check(known == total, c.where, "new shape ", shape_text(target), " has ", known, " elements, the input ",
+                  shape_text(c.shape_of(in)), " has ", total);
         }
         c.expect_output_shape(target);
         return copy_step(in, out);
@@ -517,7 +517,7 @@ private:
         const std::int32_t in = c.in(0), out = c.out();
         const shape& s = c.shape_of(in);
         const auto flat = c.constant_ints(1, "paddings");
-        check(flat.size() == 2 * s.size(), c.where, "paddings must be [", s.size(), ", 2] for input ", to_string(s),
+        check(flat.size() == 2 * s.size(), c.where, "paddings must be [", s.size(), ", 2] for input ", shape_text(s),
               ", got ", flat.size(), " values");
         std::vector<std::pair<std::int64_t, std::int64_t>> paddings;
         for (std::size_t d = 0; d < s.size(); ++d) paddings.emplace_back(flat[2 * d], flat[2 * d + 1]);
@@ -590,7 +590,7 @@ private:
             else if (s[d] != 1)
                 ok = false;
         }
-        check(ok && j == t.size(), c.where, "output shape ", to_string(t), " is not the input shape ", to_string(s),
+        check(ok && j == t.size(), c.where, "output shape ", shape_text(t), " is not the input shape ", shape_text(s),
               " with size-1 dimensions removed");
         return copy_step(in, out);
     }

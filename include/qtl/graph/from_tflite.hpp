@@ -121,7 +121,7 @@ inline graph graph_from_tflite(const tflite::model& m, const graph_import_option
             if (t.shape_signature[d] >= 0) continue;
             check(d == 0, is_input ? detail::concat("input '", t.name, "'") : where, "dynamic dimension ", d,
                   " of ", is_input ? "input '" : "tensor '", t.name, "' (shape_signature ",
-                  to_string(qtl::shape(t.shape_signature.begin(), t.shape_signature.end())),
+                  shape_text(qtl::shape(t.shape_signature.begin(), t.shape_signature.end())),
                   ") — fix it before quantizing (qtl needs static shapes; only dimension 0, the batch, may be dynamic)");
             check(d < out.shape.size(), where, "shape_signature has more dimensions than the shape");
             out.dynamic_batch = true;
@@ -148,8 +148,8 @@ inline graph graph_from_tflite(const tflite::model& m, const graph_import_option
                 auto& out = g.tensor(o.outputs[0]);
                 check(out.type == tt::FLOAT32 && num_elements(out.shape) == in.size(),
                       detail::concat("operator ", i, " (DEQUANTIZE)"),
-                      "dequantizes FLOAT16 ", to_string(in.shape), " into ", tflite::describe(out.type), " ",
-                      to_string(out.shape), ", expected FLOAT32 of the same size");
+                      "dequantizes FLOAT16 ", shape_text(in.shape), " into ", tflite::describe(out.type), " ",
+                      shape_text(out.shape), ", expected FLOAT32 of the same size");
                 out.data = in.data;
                 out.is_constant = true;
                 continue;

@@ -65,7 +65,7 @@ struct graph_tensor {
     }
     template <class T>
     void set_values(std::span<const T> v) {
-        check(v.size() == size(), name, "expected ", size(), " values for shape ", to_string(shape), ", got ",
+        check(v.size() == size(), name, "expected ", size(), " values for shape ", shape_text(shape), ", got ",
               v.size());
         data.resize(v.size() * sizeof(T));
         if (!v.empty()) std::memcpy(data.data(), v.data(), data.size());
@@ -157,7 +157,7 @@ public:
             (void)num_elements(t.shape, where);
             if (t.is_constant) {
                 check(t.data.size() == t.size() * graph_element_size(t.type, where), where, "constant holds ",
-                      t.data.size(), " bytes, its shape ", to_string(t.shape), " needs ",
+                      t.data.size(), " bytes, its shape ", shape_text(t.shape), " needs ",
                       t.size() * graph_element_size(t.type, where));
                 ready[i] = 1;
             }

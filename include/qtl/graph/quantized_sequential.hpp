@@ -213,7 +213,7 @@ inline ops::padding padding_of(tflite::padding p) {
 }
 
 inline void expect_shape(const qtl::shape& got, const qtl::shape& want, const std::string& where, const char* what) {
-    check(got == want, where, what, " has shape ", to_string(got), ", the layer type says ", to_string(want),
+    check(got == want, where, what, " has shape ", shape_text(got), ", the layer type says ", shape_text(want),
           " (the model was not converted from this network)");
 }
 

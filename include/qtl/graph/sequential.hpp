@@ -99,9 +99,9 @@ inline const npy::array& find(const npz::archive& z, const std::string& key, con
                                           "); the archive has: ", have.empty() ? "nothing" : have));
     }
     check(it->second.type == npy::dtype::float32, where, "key '", key, "' is ", npy::dtype_name(it->second.type),
-          ", expected float32 ", to_string(expected));
-    check(it->second.shape == expected, where, "key '", key, "' has shape ", to_string(it->second.shape),
-          ", expected ", to_string(expected));
+          ", expected float32 ", shape_text(expected));
+    check(it->second.shape == expected, where, "key '", key, "' has shape ", shape_text(it->second.shape),
+          ", expected ", shape_text(expected));
     return it->second;
 }
 

@@ -90,7 +90,7 @@ struct array {
 template <class T>
 array make_array(std::span<const T> values, qtl::shape shape) {
     array a{dtype_of<T>(), std::move(shape), {}};
-    check(num_elements(a.shape) == values.size(), "npy::make_array", "shape ", to_string(a.shape), " has ",
+    check(num_elements(a.shape) == values.size(), "npy::make_array", "shape ", shape_text(a.shape), " has ",
           num_elements(a.shape), " elements, got ", values.size());
     a.bytes.resize(values.size_bytes());
     if (!values.empty()) std::memcpy(a.bytes.data(), values.data(), values.size_bytes());
@@ -278,9 +278,9 @@ inline array read(std::span<const std::uint8_t> file, const std::string& name = 
     detail::parse_descr(descr, a.type, swap, where);
     const std::size_t n = num_elements(a.shape, where);
     const std::size_t width = dtype_size(a.type);
-    check(n <= (file.size() - data_start) / width, where, "shape ", to_string(a.shape), " of ", dtype_name(a.type),
+    check(n <= (file.size() - data_start) / width, where, "shape ", shape_text(a.shape), " of ", dtype_name(a.type),
           " needs ", n * width, " data bytes, the file has ", file.size() - data_start);
-    check(n * width == file.size() - data_start, where, "shape ", to_string(a.shape), " of ", dtype_name(a.type),
+    check(n * width == file.size() - data_start, where, "shape ", shape_text(a.shape), " of ", dtype_name(a.type),
           " needs ", n * width, " data bytes, the file has ", file.size() - data_start, " (trailing bytes)");
     a.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(data_start), file.end());
     if (swap) detail::byte_swap(a.bytes, width);
@@ -304,7 +304,7 @@ inline array read_file(const std::string& path) {
 // Serializes as a version 1.0 file (2.0 if the header needs it), C order, little-endian.
 inline std::vector<std::uint8_t> write(const array& a) {
     check(a.bytes.size() == num_elements(a.shape) * dtype_size(a.type), "npy::write", "array holds ", a.bytes.size(),
-          " bytes for shape ", to_string(a.shape));
+          " bytes for shape ", shape_text(a.shape));
     static constexpr const char* descr[] = {"|b1", "|i1", "|u1", "<i2", "<i4", "<i8", "<f4", "<f8"};
     std::string header = std::string("{'descr': '") + descr[static_cast<int>(a.type)] +
                          "', 'fortran_order': False, 'shape': (";

@@ -76,8 +76,8 @@ template <class T, class Params>
 padded_window prepare_pool(const std::string& where, const Params& params, requantize_params& output,
                            shape& output_shape) {
     const shape& s = params.input_shape;
-    check(s.size() == 4, where, "input must have rank 4, got shape ", to_string(s));
-    for (std::size_t d = 0; d < 4; ++d) check(s[d] >= 1, where, "input dimensions must be >= 1, got shape ", to_string(s));
+    check(s.size() == 4, where, "input must have rank 4, got shape ", shape_text(s));
+    for (std::size_t d = 0; d < 4; ++d) check(s[d] >= 1, where, "input dimensions must be >= 1, got shape ", shape_text(s));
     num_elements(s, where);
     detail::check_tensor_scale(where, "input", params.input_scale);
     detail::check_tensor_scale(where, "output", params.output_scale);

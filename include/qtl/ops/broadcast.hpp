@@ -84,9 +84,9 @@ inline broadcast_plan::extents broadcast_strides(const qtl::shape& s) {
 // `where`, e.g. "ADD") when a shape has rank > 6 or a negative dimension, or
 // when the shapes cannot be broadcast.
 inline broadcast_plan plan_broadcast(const qtl::shape& a, const qtl::shape& b, const std::string& where) {
-    check(a.size() <= max_broadcast_rank, where, "input 1 has rank ", a.size(), " (shape ", to_string(a),
+    check(a.size() <= max_broadcast_rank, where, "input 1 has rank ", a.size(), " (shape ", shape_text(a),
           "), at most ", max_broadcast_rank, " is supported");
-    check(b.size() <= max_broadcast_rank, where, "input 2 has rank ", b.size(), " (shape ", to_string(b),
+    check(b.size() <= max_broadcast_rank, where, "input 2 has rank ", b.size(), " (shape ", shape_text(b),
           "), at most ", max_broadcast_rank, " is supported");
     broadcast_plan plan;
     plan.input1_shape = a;
@@ -100,7 +100,7 @@ inline broadcast_plan plan_broadcast(const qtl::shape& a, const qtl::shape& b, c
     for (std::size_t i = 0; i < rank; ++i) {
         const std::int32_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
         const std::int32_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
-        check(da == db || da == 1 || db == 1, where, "shapes ", to_string(a), " and ", to_string(b),
+        check(da == db || da == 1 || db == 1, where, "shapes ", shape_text(a), " and ", shape_text(b),
               " cannot be broadcast: dimension ", rank - 1 - i, " of the output would need ", da, " and ", db);
         const std::int32_t d = da == 1 ? db : da;
         plan.output_shape[rank - 1 - i] = d;
@@ -173,12 +173,12 @@ void for_each_broadcast_run(const broadcast_plan& plan, F&& f) {
 // Checks the shapes an eval() receives against the prepared ones.
 inline void check_broadcast_views(const broadcast_plan& plan, const qtl::shape& input1, const qtl::shape& input2,
                                   const qtl::shape& output, const std::string& where) {
-    check(input1 == plan.input1_shape, where, "input 1 has shape ", to_string(input1), " but the op was prepared for ",
-          to_string(plan.input1_shape));
-    check(input2 == plan.input2_shape, where, "input 2 has shape ", to_string(input2), " but the op was prepared for ",
-          to_string(plan.input2_shape));
-    check(output == plan.output_shape, where, "output has shape ", to_string(output), ", expected ",
-          to_string(plan.output_shape));
+    check(input1 == plan.input1_shape, where, "input 1 has shape ", shape_text(input1), " but the op was prepared for ",
+          shape_text(plan.input1_shape));
+    check(input2 == plan.input2_shape, where, "input 2 has shape ", shape_text(input2), " but the op was prepared for ",
+          shape_text(plan.input2_shape));
+    check(output == plan.output_shape, where, "output has shape ", shape_text(output), ", expected ",
+          shape_text(plan.output_shape));
 }
 
 // Copies `count` elements of one input along a run into the int32 `buffer`

@@ -95,11 +95,11 @@ concatenation_prepared<T> prepare(const concatenation_params<T>& p) {
     for (std::size_t i = 0; i < n; ++i) {
         const qtl::shape& s = p.input_shapes[i];
         num_elements(s, qtl::detail::concat(where, " input ", i, " shape"));
-        check(s.size() == rank, where, "input ", i, " has rank ", s.size(), " (", to_string(s), "), input 0 has rank ",
-              rank, " (", to_string(first), ")");
+        check(s.size() == rank, where, "input ", i, " has rank ", s.size(), " (", shape_text(s), "), input 0 has rank ",
+              rank, " (", shape_text(first), ")");
         for (std::size_t d = 0; d < rank; ++d)
-            check(d == axis || s[d] == first[d], where, "input ", i, " ", to_string(s), " differs from input 0 ",
-                  to_string(first), " in dimension ", d, " (only the axis ", axis, " may differ)");
+            check(d == axis || s[d] == first[d], where, "input ", i, " ", shape_text(s), " differs from input 0 ",
+                  shape_text(first), " in dimension ", d, " (only the axis ", axis, " may differ)");
         axis_sum += s[axis];
     }
     check(axis_sum <= 0x7fffffff, where, "the output dimension ", axis, " (", axis_sum, ") does not fit int32");
@@ -124,13 +124,13 @@ void check_views(const concatenation_prepared<T>& p, std::span<const tensor_view
     check(inputs.size() == p.input_shapes.size(), where, "expected ", p.input_shapes.size(), " inputs, got ",
           inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-        check(inputs[i].shape == p.input_shapes[i], where, "input ", i, " shape ", to_string(inputs[i].shape),
-              " differs from the prepared ", to_string(p.input_shapes[i]));
+        check(inputs[i].shape == p.input_shapes[i], where, "input ", i, " shape ", shape_text(inputs[i].shape),
+              " differs from the prepared ", shape_text(p.input_shapes[i]));
         check(inputs[i].size() == 0 || static_cast<const void*>(inputs[i].data.data()) != output.data.data(), where,
               "the output must not alias input ", i);
     }
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
 }
 
 }  // namespace detail::concatenation_op

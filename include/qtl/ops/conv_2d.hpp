@@ -231,9 +231,9 @@ std::vector<Bias> bias_or_zeros(const std::string& where, std::span<const Bias> 
 }
 
 inline void check_nhwc(const std::string& where, const char* tensor, const shape& s) {
-    check(s.size() == 4, where, tensor, " must have rank 4, got shape ", to_string(s));
+    check(s.size() == 4, where, tensor, " must have rank 4, got shape ", shape_text(s));
     for (std::size_t d = 0; d < 4; ++d)
-        check(s[d] >= 1, where, tensor, " dimensions must be >= 1, got shape ", to_string(s));
+        check(s[d] >= 1, where, tensor, " dimensions must be >= 1, got shape ", shape_text(s));
     num_elements(s, where);  // throws on absurd sizes
 }
 
@@ -304,7 +304,7 @@ conv_2d_prepared<Activation> prepare(const conv_2d_params<Activation, Weight>& p
     const std::int32_t filter_channels = params.filter_shape[3];
     check(channels % filter_channels == 0, where, "input channels ", channels,
           " must be a multiple of the filter's input channels ", filter_channels, " (filter shape ",
-          to_string(params.filter_shape), ")");
+          shape_text(params.filter_shape), ")");
     const std::int32_t groups = channels / filter_channels;
     check(out_channels % groups == 0, where, "output channels ", out_channels, " must be a multiple of the ", groups,
           " groups (input channels ", channels, " / filter input channels ", filter_channels, ")");

@@ -107,7 +107,7 @@ depthwise_conv_2d_prepared<Activation> prepare(const depthwise_conv_2d_params<Ac
     check_nhwc(where, "input", params.input_shape);
     check_nhwc(where, "filter", params.filter_shape);
     check(params.filter_shape[0] == 1, where, "filter shape must be [1, height, width, channels * multiplier], got ",
-          to_string(params.filter_shape));
+          shape_text(params.filter_shape));
     check(params.depth_multiplier >= 1, where, "depth multiplier must be >= 1, got ", params.depth_multiplier);
     const std::int32_t channels = params.input_shape[3];
     const std::int32_t out_channels = params.filter_shape[3];

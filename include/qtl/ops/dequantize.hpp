@@ -141,8 +141,8 @@ void dequantize_chunks(const dequantize_prepared<In>& p, float* out, Widen widen
 }
 
 inline void check_dequantize_output(const qtl::shape& prepared, const qtl::shape& output) {
-    check(output == prepared, "DEQUANTIZE", "output has shape ", to_string(output), ", expected ",
-          to_string(prepared));
+    check(output == prepared, "DEQUANTIZE", "output has shape ", shape_text(output), ", expected ",
+          shape_text(prepared));
 }
 
 }  // namespace detail
@@ -153,8 +153,8 @@ template <class In, class A = xsimd::default_arch>
     requires(!std::is_same_v<In, int4>)
 void eval(const dequantize_prepared<In>& p, std::type_identity_t<tensor_view<const In>> input,
           tensor_view<float> output) {
-    check(input.shape == p.shape, "DEQUANTIZE", "input has shape ", to_string(input.shape),
-          " but the op was prepared for ", to_string(p.shape));
+    check(input.shape == p.shape, "DEQUANTIZE", "input has shape ", shape_text(input.shape),
+          " but the op was prepared for ", shape_text(p.shape));
     detail::check_dequantize_output(p.shape, output.shape);
     const In* in = input.data.data();
     detail::dequantize_chunks<In, A>(p, output.data.data(), [in](std::size_t start, std::size_t n, std::int32_t* v) {
@@ -165,7 +165,7 @@ void eval(const dequantize_prepared<In>& p, std::type_identity_t<tensor_view<con
 // SIMD evaluation of packed int4 input (packed_int4_bytes(size) bytes).
 template <class A = xsimd::default_arch>
 void eval(const dequantize_prepared<int4>& p, std::span<const std::uint8_t> packed, tensor_view<float> output) {
-    check(packed.size() == packed_int4_bytes(p.size), "DEQUANTIZE", "int4 input of shape ", to_string(p.shape),
+    check(packed.size() == packed_int4_bytes(p.size), "DEQUANTIZE", "int4 input of shape ", shape_text(p.shape),
           " needs ", packed_int4_bytes(p.size), " packed bytes, got ", packed.size());
     detail::check_dequantize_output(p.shape, output.shape);
     detail::dequantize_chunks<int4, A>(p, output.data.data(), [packed](std::size_t start, std::size_t n,

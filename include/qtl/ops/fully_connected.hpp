@@ -480,8 +480,8 @@ inline void check_activation(fused_activation act) {
 
 // [O, I] with O, I > 0; returns {O, I}.
 inline std::pair<std::size_t, std::size_t> check_weights_shape(const qtl::shape& s) {
-    check(s.size() == 2, op_name, "weights must have rank 2 [O, I], got shape ", to_string(s));
-    check(s[0] > 0 && s[1] > 0, op_name, "weights shape [O, I] needs O > 0 and I > 0, got ", to_string(s));
+    check(s.size() == 2, op_name, "weights must have rank 2 [O, I], got shape ", shape_text(s));
+    check(s[0] > 0 && s[1] > 0, op_name, "weights shape [O, I] needs O > 0 and I > 0, got ", shape_text(s));
     return {static_cast<std::size_t>(s[0]), static_cast<std::size_t>(s[1])};
 }
 
@@ -493,20 +493,20 @@ struct fc_geometry {
 // Rows and output shape from the input shape, as TFLite's Prepare computes them.
 inline fc_geometry input_geometry(const qtl::shape& input_shape, std::size_t output_depth, std::size_t input_depth,
                                   bool keep_num_dims) {
-    check(!input_shape.empty(), op_name, "input must have rank >= 1, got shape ", to_string(input_shape));
+    check(!input_shape.empty(), op_name, "input must have rank >= 1, got shape ", shape_text(input_shape));
     const std::size_t elements = num_elements(input_shape, op_name + " input");
     fc_geometry g;
     g.rows = elements / input_depth;
     check(g.rows <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()), op_name, "input shape ",
-          to_string(input_shape), " gives ", g.rows, " rows, more than a shape dimension can hold");
+          shape_text(input_shape), " gives ", g.rows, " rows, more than a shape dimension can hold");
     if (keep_num_dims) {
         check(static_cast<std::size_t>(input_shape.back()) == input_depth, op_name,
               "with keep_num_dims the input's last dimension must equal I = ", input_depth, ", got shape ",
-              to_string(input_shape));
+              shape_text(input_shape));
         g.output_shape = input_shape;
         g.output_shape.back() = static_cast<std::int32_t>(output_depth);
     } else {
-        check(elements % input_depth == 0, op_name, "input shape ", to_string(input_shape), " has ", elements,
+        check(elements % input_depth == 0, op_name, "input shape ", shape_text(input_shape), " has ", elements,
               " elements, not a multiple of I = ", input_depth);
         g.output_shape = {static_cast<std::int32_t>(g.rows), static_cast<std::int32_t>(output_depth)};
     }
@@ -515,10 +515,10 @@ inline fc_geometry input_geometry(const qtl::shape& input_shape, std::size_t out
 
 inline void check_eval_shapes(const qtl::shape& prepared_input, const qtl::shape& prepared_output,
                               const qtl::shape& input, const qtl::shape& output) {
-    check(input == prepared_input, op_name, "input shape ", to_string(input), " differs from the prepared ",
-          to_string(prepared_input));
-    check(output == prepared_output, op_name, "output shape ", to_string(output), " differs from the prepared ",
-          to_string(prepared_output));
+    check(input == prepared_input, op_name, "input shape ", shape_text(input), " differs from the prepared ",
+          shape_text(prepared_input));
+    check(output == prepared_output, op_name, "output shape ", shape_text(output), " differs from the prepared ",
+          shape_text(prepared_output));
 }
 
 }  // namespace detail::fully_connected
@@ -537,10 +537,10 @@ fully_connected_prepared<In, Policy> prepare(const fully_connected_params<In, We
     const std::size_t weight_count = output_depth * input_depth;
     if constexpr (std::is_same_v<Weight, int4>) {
         check(params.weights.size() == packed_int4_bytes(weight_count), where, "int4 weights ",
-              to_string(params.weights_shape), " need ", packed_int4_bytes(weight_count), " packed bytes, got ",
+              shape_text(params.weights_shape), " need ", packed_int4_bytes(weight_count), " packed bytes, got ",
               params.weights.size());
     } else {
-        check(params.weights.size() == weight_count, where, "weights ", to_string(params.weights_shape), " need ",
+        check(params.weights.size() == weight_count, where, "weights ", shape_text(params.weights_shape), " need ",
               weight_count, " values, got ", params.weights.size());
     }
     check(params.bias.empty() || params.bias.size() == output_depth, where, "bias must have O = ", output_depth,
@@ -688,7 +688,7 @@ inline fully_connected_blockwise_prepared prepare(const fully_connected_blockwis
     const auto [output_depth, input_depth] = fc::check_weights_shape(params.weights_shape);
     const std::size_t weight_count = output_depth * input_depth;
     check(params.weights.size() == packed_int4_bytes(weight_count), where, "int4 weights ",
-          to_string(params.weights_shape), " need ", packed_int4_bytes(weight_count), " packed bytes, got ",
+          shape_text(params.weights_shape), " need ", packed_int4_bytes(weight_count), " packed bytes, got ",
           params.weights.size());
     check(params.bias.empty() || params.bias.size() == output_depth, where, "bias must have O = ", output_depth,
           " values (or none), got ", params.bias.size());
@@ -706,7 +706,7 @@ inline fully_connected_blockwise_prepared prepare(const fully_connected_blockwis
           " must be even (TFLite's block-wise kernel pads each packed row to an even count)");
     check(output_depth >= fc::blockwise_min_outputs && input_depth >= fc::blockwise_min_depth, where,
           "TFLite runs block-wise weights only with O >= ", fc::blockwise_min_outputs, " and I >= ",
-          fc::blockwise_min_depth, " (its 4x32 int4 packing), got weights ", to_string(params.weights_shape));
+          fc::blockwise_min_depth, " (its 4x32 int4 packing), got weights ", shape_text(params.weights_shape));
     const std::size_t blocks = input_depth / block;
     check(wq.scales.size() == output_depth * blocks, where, "block-wise weights need O * I / block = ",
           output_depth * blocks, " scales, got ", wq.scales.size());

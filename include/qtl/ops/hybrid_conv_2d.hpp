@@ -84,9 +84,9 @@ namespace detail::hybrid {
 inline const std::string conv_name = "CONV_2D (hybrid)";
 
 inline void check_nhwc(const std::string& where, const char* tensor, const qtl::shape& s) {
-    check(s.size() == 4, where, tensor, " must have rank 4, got shape ", to_string(s));
+    check(s.size() == 4, where, tensor, " must have rank 4, got shape ", shape_text(s));
     for (std::size_t d = 0; d < 4; ++d)
-        check(s[d] >= 1, where, tensor, " dimensions must be >= 1, got shape ", to_string(s));
+        check(s[d] >= 1, where, tensor, " dimensions must be >= 1, got shape ", shape_text(s));
     (void)num_elements(s, where);
 }
 
@@ -110,11 +110,11 @@ inline hybrid_conv_2d_prepared prepare(const hybrid_conv_2d_params& params) {
     hy::check_nhwc(where, "filter", params.filter_shape);
     const qtl::shape& s = params.input_shape;
     const qtl::shape& f = params.filter_shape;
-    check(f[3] == s[3], where, "filter ", to_string(f), " reads ", f[3], " channels but the input ", to_string(s),
+    check(f[3] == s[3], where, "filter ", shape_text(f), " reads ", f[3], " channels but the input ", shape_text(s),
           " has ", s[3], " (grouped hybrid convolution is not supported)");
     const auto channels = static_cast<std::size_t>(f[0]);
     const std::size_t patch = static_cast<std::size_t>(f[1]) * static_cast<std::size_t>(f[2]) * static_cast<std::size_t>(f[3]);
-    check(params.weights.size() == channels * patch, where, "filter ", to_string(f), " needs ", channels * patch,
+    check(params.weights.size() == channels * patch, where, "filter ", shape_text(f), " needs ", channels * patch,
           " values, got ", params.weights.size());
 
     hybrid_conv_2d_prepared p;

@@ -88,11 +88,11 @@ inline hybrid_depthwise_conv_2d_prepared prepare(const hybrid_depthwise_conv_2d_
     hy::check_nhwc(where, "filter", params.filter_shape);
     const qtl::shape& s = params.input_shape;
     const qtl::shape& f = params.filter_shape;
-    check(f[0] == 1 && f[3] % s[3] == 0, where, "filter ", to_string(f),
+    check(f[0] == 1 && f[3] % s[3] == 0, where, "filter ", shape_text(f),
           " must be [1, KH, KW, C * multiplier] for an input with ", s[3], " channels");
     const auto channels = static_cast<std::size_t>(f[3]);
     const std::size_t taps = static_cast<std::size_t>(f[1]) * static_cast<std::size_t>(f[2]);
-    check(params.weights.size() == taps * channels, where, "filter ", to_string(f), " needs ", taps * channels,
+    check(params.weights.size() == taps * channels, where, "filter ", shape_text(f), " needs ", taps * channels,
           " values, got ", params.weights.size());
 
     hybrid_depthwise_conv_2d_prepared p;

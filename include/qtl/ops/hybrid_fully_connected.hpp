@@ -201,7 +201,7 @@ inline hybrid_fully_connected_prepared prepare(const hybrid_fully_connected_para
     namespace hy = detail::hybrid;
     const std::string& where = hy::fc_name;
     const auto [output_depth, input_depth] = fc::check_weights_shape(params.weights_shape);
-    check(params.weights.size() == output_depth * input_depth, where, "weights ", to_string(params.weights_shape),
+    check(params.weights.size() == output_depth * input_depth, where, "weights ", shape_text(params.weights_shape),
           " need ", output_depth * input_depth, " values, got ", params.weights.size());
 
     hybrid_fully_connected_prepared p;

@@ -64,10 +64,10 @@ inline const std::string where = "LEAKY_RELU";
 
 template <class T>
 void check_views(const leaky_relu_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.shape));
-    check(output.shape == p.shape, where, "output shape ", to_string(output.shape), " differs from the prepared ",
-          to_string(p.shape));
+    check(input.shape == p.shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.shape));
+    check(output.shape == p.shape, where, "output shape ", shape_text(output.shape), " differs from the prepared ",
+          shape_text(p.shape));
 }
 
 }  // namespace detail::leaky_relu_op

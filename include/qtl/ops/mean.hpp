@@ -169,10 +169,10 @@ namespace detail::mean_op {
 
 template <class T>
 void check_views(const mean_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.input_shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.input_shape));
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(input.shape == p.input_shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.input_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
 }
 
 // The sums run in blocks of fixed length over pointers that do not alias:

@@ -89,7 +89,7 @@ pad_prepared<T> prepare(const pad_params<T>& p) {
     const std::size_t rank = p.input_shape.size();
     check(rank <= pad_max_rank, where, "rank ", rank, " exceeds the supported ", pad_max_rank);
     check(p.paddings.size() == rank, where, "paddings must have shape [", rank, ", 2] for input ",
-          to_string(p.input_shape), ", got [", p.paddings.size(), ", 2]");
+          shape_text(p.input_shape), ", got [", p.paddings.size(), ", 2]");
 
     pad_prepared<T> r;
     r.input_shape = p.input_shape;
@@ -130,10 +130,10 @@ namespace detail::pad_op {
 
 template <class T>
 void check_views(const pad_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.input_shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.input_shape));
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(input.shape == p.input_shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.input_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
     check(input.size() == 0 || static_cast<const void*>(input.data.data()) != output.data.data(), where,
           "the output must not alias the input");
 }

@@ -182,10 +182,10 @@ quantize_prepared<In, Out> prepare(const quantize_params<In, Out>& params) {
 template <class In, class Out, class A = xsimd::default_arch>
 void eval(const quantize_prepared<In, Out>& p, std::type_identity_t<tensor_view<const In>> input,
           std::type_identity_t<tensor_view<Out>> output) {
-    check(input.shape == p.shape, "QUANTIZE", "input has shape ", to_string(input.shape),
-          " but the op was prepared for ", to_string(p.shape));
-    check(output.shape == p.shape, "QUANTIZE", "output has shape ", to_string(output.shape), ", expected ",
-          to_string(p.shape));
+    check(input.shape == p.shape, "QUANTIZE", "input has shape ", shape_text(input.shape),
+          " but the op was prepared for ", shape_text(p.shape));
+    check(output.shape == p.shape, "QUANTIZE", "output has shape ", shape_text(output.shape), ", expected ",
+          shape_text(p.shape));
     using int_batch = xsimd::batch<std::int32_t, A>;
     constexpr std::size_t lanes = int_batch::size;
     constexpr std::size_t chunk = 256;  // a multiple of every lane count

@@ -113,10 +113,10 @@ relu_prepared<T> prepare_clamped(const char* op, const qtl::shape& s, float inpu
 template <class T>
 void check_views(const std::string& where, const relu_prepared<T>& p, const tensor_view<const T>& input,
                  const tensor_view<T>& output) {
-    check(input.shape == p.shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.shape));
-    check(output.shape == p.shape, where, "output shape ", to_string(output.shape), " differs from the prepared ",
-          to_string(p.shape));
+    check(input.shape == p.shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.shape));
+    check(output.shape == p.shape, where, "output shape ", shape_text(output.shape), " differs from the prepared ",
+          shape_text(p.shape));
 }
 
 // The SIMD path of RELU and RELU6: input differences are widened to int32

@@ -65,7 +65,7 @@ reshape_prepared<T> prepare(const reshape_params<T>& p) {
     for (const auto d : p.input_shape) {
         if (d == 0) continue;
         const auto ud = static_cast<std::size_t>(d);
-        check(input_nonzero <= (std::size_t{1} << 40) / ud, where, "input shape ", to_string(p.input_shape),
+        check(input_nonzero <= (std::size_t{1} << 40) / ud, where, "input shape ", shape_text(p.input_shape),
               " has more than 2^40 elements in its non-zero dimensions");
         input_nonzero *= ud;
     }
@@ -74,14 +74,14 @@ reshape_prepared<T> prepare(const reshape_params<T>& p) {
     for (std::size_t i = 0; i < p.new_shape.size(); ++i) {
         const std::int32_t d = p.new_shape[i];
         if (d == -1) {
-            check(stretch < 0, where, "new shape ", to_string(p.new_shape), " has more than one -1");
+            check(stretch < 0, where, "new shape ", shape_text(p.new_shape), " has more than one -1");
             stretch = static_cast<int>(i);
             continue;
         }
-        check(d >= 0, where, "new shape ", to_string(p.new_shape), " has dimension ", d,
+        check(d >= 0, where, "new shape ", shape_text(p.new_shape), " has dimension ", d,
               " (only -1 may be negative)");
         const auto ud = static_cast<std::size_t>(d);
-        check(ud == 0 || output_count <= (std::size_t{1} << 40) / ud, where, "new shape ", to_string(p.new_shape),
+        check(ud == 0 || output_count <= (std::size_t{1} << 40) / ud, where, "new shape ", shape_text(p.new_shape),
               " has more than 2^40 elements");
         output_count *= ud;
         if (d != 0) output_nonzero *= ud;
@@ -89,13 +89,13 @@ reshape_prepared<T> prepare(const reshape_params<T>& p) {
     reshape_prepared<T> r{p.input_shape, p.new_shape};
     if (stretch >= 0) {
         const std::size_t d = (input_count == 0 && output_count != 0) ? 0 : input_nonzero / output_nonzero;
-        check(d <= 0x7fffffff, where, "the -1 of ", to_string(p.new_shape), " resolves to ", d,
+        check(d <= 0x7fffffff, where, "the -1 of ", shape_text(p.new_shape), " resolves to ", d,
               ", which does not fit int32");
         r.output_shape[static_cast<std::size_t>(stretch)] = static_cast<std::int32_t>(d);
         output_count *= d;
     }
-    check(output_count == input_count, where, "new shape ", to_string(p.new_shape), " (", to_string(r.output_shape),
-          ") has ", output_count, " elements, the input ", to_string(p.input_shape), " has ", input_count);
+    check(output_count == input_count, where, "new shape ", shape_text(p.new_shape), " (", shape_text(r.output_shape),
+          ") has ", output_count, " elements, the input ", shape_text(p.input_shape), " has ", input_count);
     return r;
 }
 
@@ -103,10 +103,10 @@ namespace detail::reshape_op {
 
 template <class T>
 void check_views(const reshape_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.input_shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.input_shape));
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(input.shape == p.input_shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.input_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
 }
 
 }  // namespace detail::reshape_op

@@ -236,10 +236,10 @@ int16_row_scale int16_reciprocal(const softmax_prepared<T>& p, std::int32_t sum_
 
 template <class T>
 void check_views(const softmax_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.shape));
-    check(output.shape == p.shape, where, "output shape ", to_string(output.shape), " differs from the prepared ",
-          to_string(p.shape));
+    check(input.shape == p.shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.shape));
+    check(output.shape == p.shape, where, "output shape ", shape_text(output.shape), " differs from the prepared ",
+          shape_text(p.shape));
 }
 
 }  // namespace detail::softmax_op

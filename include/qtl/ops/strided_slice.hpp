@@ -123,7 +123,7 @@ strided_slice_prepared<T> prepare(const strided_slice_params<T>& p) {
     std::size_t consumed = 0;
     for (std::size_t i = 0; i < specs; ++i)
         if (!bit(p.ellipsis_mask, i) && !bit(p.new_axis_mask, i)) ++consumed;
-    check(consumed <= rank, where, to_string(p.input_shape), " has rank ", rank, " but the slice indexes ", consumed,
+    check(consumed <= rank, where, shape_text(p.input_shape), " has rank ", rank, " but the slice indexes ", consumed,
           " dimensions");
 
     strided_slice_prepared<T> r;
@@ -208,10 +208,10 @@ namespace detail::strided_slice_op {
 
 template <class T>
 void check_views(const strided_slice_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.input_shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.input_shape));
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(input.shape == p.input_shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.input_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
     check(input.size() == 0 || static_cast<const void*>(input.data.data()) != output.data.data(), where,
           "the output must not alias the input");
 }

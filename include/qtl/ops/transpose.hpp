@@ -85,7 +85,7 @@ transpose_prepared<T> prepare(const transpose_params<T>& p) {
     const std::size_t rank = p.input_shape.size();
     check(rank <= transpose_max_rank, where, "rank ", rank, " exceeds the supported ", transpose_max_rank);
     check(p.perm.size() == rank, where, "perm has ", p.perm.size(), " entries, the input ",
-          to_string(p.input_shape), " has rank ", rank);
+          shape_text(p.input_shape), " has rank ", rank);
 
     transpose_prepared<T> r;
     r.input_shape = p.input_shape;
@@ -134,10 +134,10 @@ namespace detail::transpose_op {
 
 template <class T>
 void check_views(const transpose_prepared<T>& p, const tensor_view<const T>& input, const tensor_view<T>& output) {
-    check(input.shape == p.input_shape, where, "input shape ", to_string(input.shape), " differs from the prepared ",
-          to_string(p.input_shape));
-    check(output.shape == p.output_shape, where, "output shape ", to_string(output.shape),
-          " differs from the prepared ", to_string(p.output_shape));
+    check(input.shape == p.input_shape, where, "input shape ", shape_text(input.shape), " differs from the prepared ",
+          shape_text(p.input_shape));
+    check(output.shape == p.output_shape, where, "output shape ", shape_text(output.shape),
+          " differs from the prepared ", shape_text(p.output_shape));
     check(input.size() == 0 || static_cast<const void*>(input.data.data()) != output.data.data(), where,
           "the output must not alias the input");
 }

@@ -131,7 +131,7 @@ std::vector<value_range> observe_ranges(tensor_view<const float> x, const std::s
         return {r};
     } else {
         check(Q::axis < static_cast<int>(x.rank()), where, "the scheme's axis ", Q::axis,
-              " does not exist in a tensor of shape ", to_string(x.shape));
+              " does not exist in a tensor of shape ", shape_text(x.shape));
         const auto split = detail::split_axis(x.shape, Q::axis, Q::block_size, where);
         std::vector<value_range> ranges(split.scale_count());
         for (std::size_t i = 0; i < x.size(); ++i) {

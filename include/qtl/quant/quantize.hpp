@@ -59,9 +59,9 @@ axis_split check_params_fit(const quant_params& p, const qtl::shape& s, const st
         check(p.axis == Q::axis && p.block_size == Q::block_size, where, "parameters are for axis ", p.axis,
               " block size ", p.block_size, ", the scheme is for axis ", Q::axis, " block size ", Q::block_size);
         check(Q::axis < static_cast<int>(s.size()), where, "axis ", Q::axis, " does not exist in shape ",
-              to_string(s));
+              shape_text(s));
         const auto split = split_axis(s, Q::axis, Q::block_size, where);
-        check(p.scales.size() == split.scale_count(), where, "shape ", to_string(s), " needs ", split.scale_count(),
+        check(p.scales.size() == split.scale_count(), where, "shape ", shape_text(s), " needs ", split.scale_count(),
               " scales for this scheme, got ", p.scales.size());
         return split;
     }

@@ -1012,8 +1012,8 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
     const auto floats = [&](std::int32_t t) { return typed<float>(t, where).data(); };
     const auto& shape_of = [&](std::int32_t t) -> const qtl::shape& { return tensor_at(t).shape; };
     const auto expect_output_shape = [&](const qtl::shape& computed) {
-        check(computed == shape_of(y), where, "computes output shape ", to_string(computed), " but ",
-              describe_tensor(y), " has shape ", to_string(shape_of(y)));
+        check(computed == shape_of(y), where, "computes output shape ", shape_text(computed), " but ",
+              describe_tensor(y), " has shape ", shape_text(shape_of(y)));
     };
     // A float bias (input 2) of n values, or none.
     const auto float_bias = [&](std::size_t n) -> std::span<const float> {
@@ -1093,7 +1093,7 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
             check(tensor_at(w).type == tensor_type::FLOAT32, where, describe_tensor(w),
                   " (weights) must be FLOAT32, INT8 (hybrid) or block-wise INT4 for a FLOAT32 input");
             const std::size_t total = num_elements(shape_of(x), where);
-            check(total % k == 0, where, "input shape ", to_string(shape_of(x)), " is not a whole number of rows of ", k);
+            check(total % k == 0, where, "input shape ", shape_text(shape_of(x)), " is not a whole number of rows of ", k);
             const std::size_t rows = total / k;
             qtl::shape expected = {static_cast<std::int32_t>(rows), static_cast<std::int32_t>(n)};
             if (opt.keep_num_dims) {
@@ -1116,8 +1116,8 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
             const std::int32_t x = in(0), w = in(1);
             const auto& s = shape_of(x);
             const auto& f = shape_of(w);
-            check(s.size() == 4 && f.size() == 4, where, "input and filter must have rank 4, got ", to_string(s),
-                  " and ", to_string(f));
+            check(s.size() == 4 && f.size() == 4, where, "input and filter must have rank 4, got ", shape_text(s),
+                  " and ", shape_text(f));
             auto fill = [&](auto& p, const auto& opt) {
                 p.stride_height = opt.stride_h;
                 p.stride_width = opt.stride_w;
@@ -1158,7 +1158,7 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
             float* ys = floats(y);
             if (depthwise) {
                 const auto& opt = o.options_as<depthwise_conv_2d_options>();
-                check(f[0] == 1 && s[3] > 0 && f[3] % s[3] == 0, where, "filter ", to_string(f),
+                check(f[0] == 1 && s[3] > 0 && f[3] % s[3] == 0, where, "filter ", shape_text(f),
                       " must be [1, h, w, channels * multiplier] for ", s[3], " input channels");
                 kernels::depthwise_f32_params p;
                 p.batch = s[0];
@@ -1176,7 +1176,7 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
                 return [packed, xs, ys] { kernels::depthwise_f32(*packed, xs, ys); };
             }
             const auto& opt = o.options_as<conv_2d_options>();
-            check(f[3] == s[3], where, "filter ", to_string(f), " reads ", f[3], " channels, the input has ", s[3],
+            check(f[3] == s[3], where, "filter ", shape_text(f), " reads ", f[3], " channels, the input has ", s[3],
                   " (grouped float convolution is not supported)");
             kernels::conv_f32_params p;
             p.batch = s[0];
@@ -1264,8 +1264,8 @@ QTL_EXECUTOR_INLINE executor::step executor::prepare_float_op(std::size_t op_ind
         case builtin_operator::RESHAPE: {
             const std::int32_t x = in(0);
             const std::size_t n = num_elements(shape_of(x), where);
-            check(n == num_elements(shape_of(y), where), where, "reshapes ", to_string(shape_of(x)), " to ",
-                  to_string(shape_of(y)), ": element counts differ");
+            check(n == num_elements(shape_of(y), where), where, "reshapes ", shape_text(shape_of(x)), " to ",
+                  shape_text(shape_of(y)), ": element counts differ");
             const float* xs = floats(x);
             float* ys = floats(y);
             return [xs, ys, n] { std::copy(xs, xs + n, ys); };

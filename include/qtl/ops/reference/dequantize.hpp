@@ -33,14 +33,14 @@ template <class In>
     requires(!std::is_same_v<In, int4>)
 void eval(const dequantize_prepared<In>& p, std::type_identity_t<tensor_view<const In>> input,
           tensor_view<float> output) {
-    check(input.shape == p.shape, "DEQUANTIZE", "input has shape ", to_string(input.shape),
-          " but the op was prepared for ", to_string(p.shape));
+    check(input.shape == p.shape, "DEQUANTIZE", "input has shape ", shape_text(input.shape),
+          " but the op was prepared for ", shape_text(p.shape));
     ops::detail::check_dequantize_output(p.shape, output.shape);
     for (std::size_t i = 0; i < p.size; ++i) output[i] = ops::detail::reference_dequantize_element(p, i, input[i]);
 }
 
 inline void eval(const dequantize_prepared<int4>& p, std::span<const std::uint8_t> packed, tensor_view<float> output) {
-    check(packed.size() == packed_int4_bytes(p.size), "DEQUANTIZE", "int4 input of shape ", to_string(p.shape),
+    check(packed.size() == packed_int4_bytes(p.size), "DEQUANTIZE", "int4 input of shape ", shape_text(p.shape),
           " needs ", packed_int4_bytes(p.size), " packed bytes, got ", packed.size());
     ops::detail::check_dequantize_output(p.shape, output.shape);
     const std::vector<std::int8_t> values = unpack_int4(packed, p.size);

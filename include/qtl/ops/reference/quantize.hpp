@@ -18,10 +18,10 @@ namespace qtl::ops::reference {
 template <class In, class Out>
 void eval(const quantize_prepared<In, Out>& p, std::type_identity_t<tensor_view<const In>> input,
           std::type_identity_t<tensor_view<Out>> output) {
-    check(input.shape == p.shape, "QUANTIZE", "input has shape ", to_string(input.shape),
-          " but the op was prepared for ", to_string(p.shape));
-    check(output.shape == p.shape, "QUANTIZE", "output has shape ", to_string(output.shape), ", expected ",
-          to_string(p.shape));
+    check(input.shape == p.shape, "QUANTIZE", "input has shape ", shape_text(input.shape),
+          " but the op was prepared for ", shape_text(p.shape));
+    check(output.shape == p.shape, "QUANTIZE", "output has shape ", shape_text(output.shape), ", expected ",
+          shape_text(p.shape));
     for (std::size_t i = 0; i < p.size; ++i) {
         if constexpr (std::is_same_v<In, float>) {
             const std::size_t channel = p.scales.size() == 1 ? 0 : (i / p.inner) % p.channels;

@@ -59,7 +59,7 @@ inline value_range finite_batch_range(std::span<const float> values, const std::
 // Per-index [min, max] along `axis` of one batch.
 inline std::vector<value_range> finite_channel_ranges(tensor_view<const float> x, int axis, const std::string& where) {
     check(axis >= -static_cast<int>(x.rank()) && axis < static_cast<int>(x.rank()), where, "axis ", axis,
-          " does not exist in a batch of shape ", to_string(x.shape));
+          " does not exist in a batch of shape ", shape_text(x.shape));
     const auto split = split_axis(x.shape, axis, 0, where);
     std::vector<value_range> ranges(split.length);
     for (std::size_t i = 0; i < x.size(); ++i) {
