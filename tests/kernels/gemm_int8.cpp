@@ -389,45 +389,52 @@ TEST_CASE("gemm_int8: every path == the formula where 32-column tiles requantize
     }
 }
 
-// A run of 32-column tiles loads each column's constants once in the
-// one_rounding_doubled form and reads them as it goes in the others: biases
-// just past the doubled form's bound (one_rounding) and multipliers above 1
-// (left shifts), next to the doubled form, at k = 27 (one k-group between
-// scalings) and k = 64 (two), 31 rows (five tiles in one run, then a tail).
+// A run of 32-column tiles, and a full 64-column tile under 24 k-groups,
+// load each column's constants once in the one_rounding_doubled form and
+// read them as they go in the others: biases just past the doubled form's
+// bound (one_rounding) and multipliers above 1 (left shifts), next to the
+// doubled form, at k = 27 (one k-group between scalings) and k = 64 (two),
+// 31 rows (five tiles in one run, then a tail); n = 96 adds a 64-column
+// block before the 32-column one.
 TEST_CASE("gemm_int8: every path == the formula in 32-column tile runs of every register form") {
     std::mt19937 rng(3232);
     const std::vector<path> paths = runnable_paths();
-    for (const std::size_t k : {27, 64}) {
-        for (int variant = 0; variant < 3; ++variant) {
-            gemm_case c = random_case<double_rounding>(rng, 31, 32, k, true, variant == 2);
-            if (variant == 0) {
-                // Scale 1.5 * 2^-24 maps biases near 2^30 to about +-96, inside int8.
-                const std::int64_t past = (std::int64_t{1} << 30) - std::int64_t(k) * 255 * 128;
-                std::uniform_int_distribution<std::int64_t> near(past, past + 3'000'000);
-                for (std::size_t i = 0; i < c.n; ++i) c.bias[i] = static_cast<std::int32_t>(i % 2 ? near(rng) : -near(rng));
-                for (auto& qm : c.multipliers) qm = quantize_multiplier(1.5 * std::ldexp(1.0, -24));
-                c.output = {3, -128, 127};
-            } else if (variant == 1) {
-                // Scales 1.5-6 on every other channel, small sums (as the left-shift case above).
-                for (std::size_t i = 0; i < c.n; i += 2)
-                    c.multipliers[i] = quantize_multiplier<double_rounding>(1.5 + 0.5 * double(i % 10));
-                for (auto& v : c.a) v = static_cast<std::int8_t>(v / 16);
-                c.input_zero_point = 0;
-                for (auto& b : c.bias) b /= 1000;
-            }
-            const auto constants = pack_gemm_int8(c.spec(), gemm_int8_isa::avx512_vnni).lane_requantize;
-            REQUIRE(constants.usable);
-            REQUIRE(constants.one_rounding_doubled == (variant == 2));
-            REQUIRE(constants.left_shifts == (variant == 1));
-            const auto expected = reference_gemm<double_rounding>(c);
-            std::size_t inside = 0;  // outputs strictly inside the clamp
-            for (const std::int8_t v : expected) inside += v > c.output.activation_min && v < c.output.activation_max;
-            CHECK(inside > expected.size() / 8);
-            for (const path& pth : paths) {
-                CAPTURE(pth.name());
-                CAPTURE(k);
-                CAPTURE(variant);
-                CHECK(first_difference(run_path<double_rounding>(pth, c), expected) == -1);
+    for (const std::size_t n : {32, 96}) {
+        for (const std::size_t k : {27, 64}) {
+            for (int variant = 0; variant < 3; ++variant) {
+                gemm_case c = random_case<double_rounding>(rng, 31, n, k, true, variant == 2);
+                if (variant == 0) {
+                    // Scale 1.5 * 2^-24 maps biases near 2^30 to about +-96, inside int8.
+                    const std::int64_t past = (std::int64_t{1} << 30) - std::int64_t(k) * 255 * 128;
+                    std::uniform_int_distribution<std::int64_t> near(past, past + 3'000'000);
+                    for (std::size_t i = 0; i < c.n; ++i)
+                        c.bias[i] = static_cast<std::int32_t>(i % 2 ? near(rng) : -near(rng));
+                    for (auto& qm : c.multipliers) qm = quantize_multiplier(1.5 * std::ldexp(1.0, -24));
+                    c.output = {3, -128, 127};
+                } else if (variant == 1) {
+                    // Scales 1.5-6 on every other channel, small sums (as the left-shift case above).
+                    for (std::size_t i = 0; i < c.n; i += 2)
+                        c.multipliers[i] = quantize_multiplier<double_rounding>(1.5 + 0.5 * double(i % 10));
+                    for (auto& v : c.a) v = static_cast<std::int8_t>(v / 16);
+                    c.input_zero_point = 0;
+                    for (auto& b : c.bias) b /= 1000;
+                }
+                const auto constants = pack_gemm_int8(c.spec(), gemm_int8_isa::avx512_vnni).lane_requantize;
+                REQUIRE(constants.usable);
+                REQUIRE(constants.one_rounding_doubled == (variant == 2));
+                REQUIRE(constants.left_shifts == (variant == 1));
+                const auto expected = reference_gemm<double_rounding>(c);
+                std::size_t inside = 0;  // outputs strictly inside the clamp
+                for (const std::int8_t v : expected)
+                    inside += v > c.output.activation_min && v < c.output.activation_max;
+                CHECK(inside > expected.size() / 8);
+                for (const path& pth : paths) {
+                    CAPTURE(pth.name());
+                    CAPTURE(n);
+                    CAPTURE(k);
+                    CAPTURE(variant);
+                    CHECK(first_difference(run_path<double_rounding>(pth, c), expected) == -1);
+                }
             }
         }
     }
