@@ -15,15 +15,9 @@ namespace qtl {
 
 using shape = std::vector<std::int32_t>;
 
-inline std::string to_string(const shape& s) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
-// A shape among check's message arguments, printed as to_string prints it
-// but only when the message is built: those arguments are evaluated on every
-// call, and an op checks its shapes each time it runs.
+// A shape as text, "[1, 224, 224, 3]", formatted only when streamed: among
+// check's message arguments (evaluated on every call, and an op checks its
+// shapes each time it runs) it makes no string unless the check fails.
 struct shape_text {
     explicit shape_text(const shape& s) noexcept : dims(s) {}
     const shape& dims;
@@ -34,6 +28,8 @@ inline std::ostream& operator<<(std::ostream& out, const shape_text& s) {
     for (std::size_t i = 0; i < s.dims.size(); ++i) out << (i ? ", " : "") << s.dims[i];
     return out << ']';
 }
+
+inline std::string to_string(const shape& s) { return detail::concat(shape_text(s)); }
 
 // Number of elements; throws qtl::error on a negative dimension or when the
 // count does not fit in memory-sized arithmetic (absurd shapes from a file).

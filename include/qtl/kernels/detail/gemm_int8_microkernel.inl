@@ -152,11 +152,12 @@ void gemm_int8_tile(const typename Ops::a_elem* a, std::size_t a_stride, const s
     // convolutions (k of 16-64, too few k-groups to defer) spend most of
     // their time in this epilogue.  AMD Zen 4, the model's CONV_2D
     // operators, alternating builds: 1936-1955 -> 1795-1799 us.
-    if constexpr (Vectors == 4 && requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&row)[4],
-                                           std::int8_t* o) {
-                      e.scale(x, e.constants(std::size_t{}));
-                      e.store_scaled4(row, o);
-                  }) {
+    constexpr bool by_column = requires(const Epilogue& e, typename Ops::vec& x, const typename Ops::vec (&row)[4],
+                                        std::int8_t* o) {
+        e.scale(x, e.constants(std::size_t{}));
+        e.store_scaled4(row, o);
+    };
+    if constexpr (Vectors == 4 && by_column) {
         if (cols == 4 * std::size_t{lanes}) {
 #pragma GCC unroll 4
             for (int v = 0; v < 4; ++v) {
